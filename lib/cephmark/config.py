@@ -1,0 +1,146 @@
+"""One configuration object for the CLI, the MONAI Label app and the tests.
+
+`CephConfig` groups preprocessing, heatmap codec, inference and training settings. It is
+built from defaults, optionally updated from a YAML file (``configs/*.yaml``), then from
+command-line options or request parameters (`CephConfig.update`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class PreprocessConfig:
+    """The reference's test-time pipeline: square box, uint8 warp, normalisation."""
+
+    image_size: int = 1024  # N: network input and heatmap size (N x N)
+    padding: float = 1.25  # box = padding * max(w, h)
+    mean: float = 121.25
+    std: float = 76.5
+    flip_test: bool = True
+
+
+@dataclass
+class CodecConfig:
+    """Gaussian heatmap encoding and argmax + DARK decoding."""
+
+    sigma_at_1024: float = 6.0  # target sigma in heatmap pixels at N = 1024, scaled with N
+    blur_kernel: int = 11  # DARK blur kernel (sigma from OpenCV's rule)
+
+    def sigma(self, image_size: int) -> float:
+        return self.sigma_at_1024 * image_size / 1024.0
+
+
+@dataclass
+class InferConfig:
+    checkpoint: str | None = None
+    device: str = "auto"
+    batch_size: int = 2  # images per forward pass (plain + flipped count as one image)
+    names: list[str] | None = None
+    fast: bool = True  # inference mode, BatchNorm folded, channels-last
+    compile: bool = False  # torch.compile on GPU
+
+
+@dataclass
+class TrainConfig:
+    cldetection_model: str | None = None
+    backbone_weights: str | None = None
+    annotations: str | None = None
+    image_dir: str | None = None
+    annotation_format: str = "auto"
+    val_annotations: str | None = None
+    val_fraction: float = 0.2
+    landmarks: list[str] | None = None  # default: all labels found
+    init_from: list[str] | None = None  # base landmark per new one (None entry = fresh)
+    keep_base_landmarks: bool = False
+    output: str = "runs/finetune"
+    checkpoint_name: str = "checkpoint_p1_p2_cldetection.pth"
+    resume: str | None = None
+    batch_size: int = 4
+    epochs: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    unfreeze_after: int | None = None  # epochs with frozen backbone; None = stay frozen
+    backbone_lr_factor: float = 0.1
+    warmup_iters: int = 50
+    warmup_factor: float = 1e-3
+    patience: int = 20
+    min_epochs: int = 1
+    device: str = "auto"
+    amp: bool = False
+    seed: int = 0
+    workers: int = 0
+    deterministic: bool = False
+    sigma_curriculum: float = 1.0  # start sigma = factor * target, shrinking to 1x over 40 %
+    foreground_weight: float = 0.0  # MSE weight 1 + fg * target
+    augment: bool = True
+    rotation_deg: float = 5.0
+    scale_range: float = 0.1
+    translate_frac: float = 0.05
+    flip_pairs: list[list[str]] | None = None  # horizontal flip only with declared swap pairs
+    activation_checkpointing: bool = False
+    cache_dir: str | None = None
+    arch: str | None = None  # model design for training from scratch (see models.arch)
+
+
+@dataclass
+class CephConfig:
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "CephConfig":
+        cfg = cls()
+        cfg.update(data or {})
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "CephConfig":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"{path}: cannot read config: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a config file must hold a mapping of sections")
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+    def update(self, data: dict[str, Any]) -> "CephConfig":
+        """Merge ``{section: {key: value}}`` or dotted ``{"section.key": value}`` items.
+
+        ``None`` values are ignored, so unset command-line options keep file/default values.
+        """
+        for key, value in data.items():
+            if "." in key:
+                section, name = key.split(".", 1)
+                self._set(section, name, value)
+            elif isinstance(value, dict):
+                for name, item in value.items():
+                    self._set(key, name, item)
+            else:
+                raise ValueError(f"unknown config entry {key!r}: expected a section mapping")
+        return self
+
+    def _set(self, section: str, name: str, value: Any) -> None:
+        if value is None:
+            return
+        part = getattr(self, section, None)
+        if part is None or not dataclasses.is_dataclass(part):
+            raise ValueError(f"unknown config section {section!r}")
+        if name not in {f.name for f in dataclasses.fields(part)}:
+            raise ValueError(f"unknown config option {section}.{name}")
+        setattr(part, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

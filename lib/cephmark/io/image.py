@@ -1,0 +1,218 @@
+"""Image input: :class:`CephImage`, ordinary image files, :func:`read_image` dispatch, :func:`list_images`.
+
+Ordinary files (PNG, JPEG, BMP, TIFF; grey, grey+alpha, RGB, RGBA) are decoded with OpenCV from
+bytes read by numpy, so non-ASCII paths work:
+
+* 8-bit: exactly ``cv2.imread(path, cv2.IMREAD_COLOR)`` then BGR->RGB, the reference
+  implementation's reading (alpha dropped, grey replicated, EXIF orientation applied).
+* deeper (16-bit, float): ``IMREAD_COLOR | IMREAD_ANYDEPTH`` (same geometry and channel handling)
+  then the min-max rule of :mod:`cephmark.io.intensity`.
+* multi-page TIFF is rejected (not silently reduced to its first page).
+* spacing is always None: PNG pHYs / TIFF resolution tags are not trusted as detector spacing.
+
+DICOM goes to :mod:`cephmark.io.dicom`. Every failure to read raises :class:`ImageReadError`
+(a ValueError) whose message starts with ``f"{path}: "``.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from cephmark.io.intensity import minmax_to_uint8
+
+__all__ = ["CephImage", "ImageReadError", "read_image", "image_size", "is_dicom", "list_images",
+           "IMAGE_EXTENSIONS", "DICOM_EXTENSIONS"]
+
+DICOM_EXTENSIONS = (".dcm", ".dicom")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + DICOM_EXTENSIONS
+_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+class ImageReadError(ValueError):
+    """A file could not be read as an image; the message starts with the file path."""
+
+
+@dataclass
+class CephImage:
+    """One image as the model sees it, plus its physical pixel size if known."""
+
+    pixels: np.ndarray  # uint8 (H, W, 3) RGB, C-contiguous
+    path: str
+    spacing_xy_mm: tuple[float, float] | None = None  # (x = column spacing, y = row spacing)
+    spacing_source: str | None = None  # "PixelSpacing" | "ImagerPixelSpacing" | "NominalScannedPixelSpacing"
+
+    def __post_init__(self) -> None:
+        p = self.pixels
+        if p.dtype != np.uint8 or p.ndim != 3 or p.shape[2] != 3 or not p.flags.c_contiguous:
+            raise ValueError(f"{self.path}: CephImage.pixels must be C-contiguous uint8 (H, W, 3), "
+                             f"got {p.dtype} {p.shape}")
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def spacing_mm(self) -> float | None:
+        """Mean of the x and y spacing (mm per pixel), None when unknown."""
+        if self.spacing_xy_mm is None:
+            return None
+        return (float(self.spacing_xy_mm[0]) + float(self.spacing_xy_mm[1])) / 2.0
+
+
+def _head(path: Path, n: int = 132) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
+def is_dicom(path: str | Path) -> bool:
+    """True for 'DICM' at byte 128, a .dcm/.dicom name, or a preamble-less file pydicom parses
+    (a file starting with a PNG/JPEG/BMP/TIFF signature is never DICOM)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    if p.suffix.lower() in DICOM_EXTENSIONS:
+        return True
+    try:
+        head = _head(p)
+    except OSError:
+        return False
+    if head[128:132] == b"DICM":
+        return True
+    if len(head) < 8 or head.startswith(_MAGIC):
+        return False
+    from cephmark.io.dicom import read_dataset  # pydicom only when needed
+
+    try:
+        read_dataset(p, stop_before_pixels=True)
+    except ImageReadError:
+        return False
+    return True
+
+
+def _tiff_pages(data: np.ndarray) -> int:
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data.tobytes())) as tif:
+        return len(tif.pages)
+
+
+def _read_ordinary(path: Path) -> np.ndarray:
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file ({exc})") from exc
+    if data.size == 0:
+        raise ImageReadError(f"{path}: empty file")
+    head = data[:8].tobytes()
+    if head.startswith((b"II", b"MM")):
+        try:
+            pages = _tiff_pages(data)
+        except Exception as exc:
+            raise ImageReadError(f"{path}: corrupt or unsupported TIFF ({exc})") from exc
+        if pages > 1:
+            raise ImageReadError(f"{path}: multi-page TIFF is not supported ({pages} pages)")
+    try:
+        if head.startswith((b"\xff\xd8\xff", b"BM")) or (head.startswith(_MAGIC[0]) and data[24:25].tobytes() != b"\x10"):
+            deep = False  # JPEG, BMP, PNG with bit depth < 16: 8-bit, no probe decode needed
+        else:
+            probe = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            if probe is None:
+                raise ImageReadError(f"{path}: not a readable image (PNG, JPEG, BMP, TIFF) or DICOM file")
+            deep = probe.dtype != np.uint8
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH if deep else cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageReadError(f"{path}: cannot decode image ({exc})") from exc
+    if bgr is None:
+        raise ImageReadError(f"{path}: not a readable image (PNG, JPEG, BMP, TIFF) or DICOM file")
+    if bgr.size == 0:
+        raise ImageReadError(f"{path}: zero-size image")
+    if bgr.dtype != np.uint8:
+        bgr = minmax_to_uint8(bgr)
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def read_image(path: str | Path) -> CephImage:
+    """Read a DICOM or ordinary image file as a :class:`CephImage` (ImageReadError on failure)."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageReadError(f"{path}: file not found")
+    if p.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file")
+    if is_dicom(p):
+        from cephmark.io.dicom import read_dicom
+
+        return read_dicom(path)
+    return CephImage(pixels=_read_ordinary(p), path=str(path))
+
+
+def _exif_swaps(path: Path, img: "object") -> bool:
+    """True if EXIF orientation (applied by OpenCV) transposes the image (values 5-8)."""
+    if getattr(img, "format", None) == "PNG" and b"eXIf" not in path.read_bytes():
+        return False  # PIL would decode the whole PNG looking for a late eXIf chunk
+    try:
+        return img.getexif().get(0x0112) in (5, 6, 7, 8)  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) as :func:`read_image` would return, without decoding pixels if possible."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageReadError(f"{path}: file not found")
+    if is_dicom(p):
+        from cephmark.io.dicom import dicom_size
+
+        return dicom_size(path)
+    try:
+        from PIL import Image
+
+        with Image.open(p) as img:
+            w, h = img.size
+            swap = _exif_swaps(p, img)
+        if w > 0 and h > 0:
+            return (h, w) if swap else (w, h)
+    except Exception:
+        pass  # PIL cannot tell: fall back to a full read (which raises a clear error if needed)
+    im = read_image(path)
+    return im.width, im.height
+
+
+def _is_candidate(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return True
+    # no extension, or a numeric one as in UID-named DICOM files ("1.2.840.113619.2.55.3")
+    return (suffix == "" or suffix[1:].isdigit()) and is_dicom(path)
+
+
+def list_images(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files as given, folders expanded recursively (sorted) to image/DICOM files.
+
+    Missing inputs raise FileNotFoundError naming the path.
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = [Path(root) / name for root, _, names in os.walk(p) for name in names]
+            out.extend(f for f in sorted(found) if f.is_file() and _is_candidate(f))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{item}: no such file or directory")
+    return out
