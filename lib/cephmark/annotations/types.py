@@ -7,6 +7,7 @@ the same image twice, empty result) and raises one `AnnotationError` listing eve
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -112,8 +113,8 @@ def parse_spacing(v: Any, where: str, problems: list[str]) -> float | None:
     if v is None or (isinstance(v, str) and not v.strip()):
         return None
     if isinstance(v, (list, tuple)) and v:
-        vals = [to_float(s) for s in v]
-        if all(s is not None and s > 0 for s in vals) and max(vals) - min(vals) <= 1e-6 * max(vals):  # type: ignore[type-var, operator]
+        vals = [f for f in map(to_float, v) if f is not None and f > 0]
+        if len(vals) == len(v) and max(vals) - min(vals) <= 1e-6 * max(vals):
             return vals[0]
         problems.append(f"{where}: pixel spacing {v!r} is not one positive number (anisotropic?)")
         return None
@@ -173,7 +174,7 @@ def finalize(pending: Sequence[PendingImage], source: str, problems: list[str],
         seen[path] = p.where or p.name
         try:
             w, h = image_size(path)
-        except (ValueError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - any failure means the image is unreadable
             problems.append(f"{label}: cannot read image {path}: {e}")
             continue
         if (p.width is not None and p.width != w) or (p.height is not None and p.height != h):
@@ -190,15 +191,13 @@ def finalize(pending: Sequence[PendingImage], source: str, problems: list[str],
     if problems:
         raise AnnotationError(problems)
     occurring = list(dict.fromkeys(n for im in images for n in im.points))
-    names = [n for n in dict.fromkeys(order) if n in set(occurring)] if order is not None else occurring
-    names += [n for n in occurring if n not in set(names)]
+    names = [n for n in dict.fromkeys(order) if n in occurring] if order is not None else []
+    names += [n for n in occurring if n not in names]
     return AnnotationSet(images=images, landmark_names=names, source=source)
 
 
 def load_json(path: Path) -> Any:
     """Parse a JSON file; AnnotationError naming the file and the syntax error."""
-    import json
-
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)

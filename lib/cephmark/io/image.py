@@ -31,7 +31,9 @@ __all__ = ["CephImage", "ImageReadError", "read_image", "image_size", "is_dicom"
 
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + DICOM_EXTENSIONS
-_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_PNG, _JPEG, _BMP = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM"
+_TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+_MAGIC = (_PNG, _JPEG, _BMP) + _TIFF
 
 
 class ImageReadError(ValueError):
@@ -75,20 +77,22 @@ def _head(path: Path, n: int = 132) -> bytes:
 
 
 def is_dicom(path: str | Path) -> bool:
-    """True for 'DICM' at byte 128, a .dcm/.dicom name, or a preamble-less file pydicom parses
-    (a file starting with a PNG/JPEG/BMP/TIFF signature is never DICOM)."""
+    """True for 'DICM' at byte 128, else False for a PNG/JPEG/BMP/TIFF signature, else True for a
+    .dcm/.dicom name or a (preamble-less) file pydicom parses into DICOM image attributes."""
     p = Path(path)
     if not p.is_file():
         return False
-    if p.suffix.lower() in DICOM_EXTENSIONS:
-        return True
     try:
         head = _head(p)
     except OSError:
         return False
     if head[128:132] == b"DICM":
         return True
-    if len(head) < 8 or head.startswith(_MAGIC):
+    if head.startswith(_MAGIC):
+        return False
+    if p.suffix.lower() in DICOM_EXTENSIONS:
+        return True  # even if unparsable: read_image then reports a DICOM error
+    if len(head) < 8:
         return False
     from cephmark.io.dicom import read_dataset  # pydicom only when needed
 
@@ -106,6 +110,23 @@ def _tiff_pages(data: np.ndarray) -> int:
         return len(tif.pages)
 
 
+def _deep_bgr(data: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """3-channel BGR at native depth: IMREAD_COLOR | IMREAD_ANYDEPTH (as the 8-bit path), or,
+    where OpenCV refuses that (e.g. float TIFF), the same channel rules applied to `probe`."""
+    if probe.dtype.kind != "f":  # OpenCV cannot convert float TIFF channels itself
+        try:
+            bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+        except cv2.error:
+            bgr = None
+        if bgr is not None:
+            return bgr
+    if probe.ndim == 2:
+        probe = probe[:, :, None]
+    if probe.shape[2] <= 2:  # grey, grey + alpha
+        return np.repeat(probe[:, :, :1], 3, axis=2)
+    return probe[:, :, :3]  # BGR, BGRA
+
+
 def _read_ordinary(path: Path) -> np.ndarray:
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
@@ -116,7 +137,7 @@ def _read_ordinary(path: Path) -> np.ndarray:
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file")
     head = data[:8].tobytes()
-    if head.startswith((b"II", b"MM")):
+    if head.startswith(_TIFF):
         try:
             pages = _tiff_pages(data)
         except Exception as exc:
@@ -124,14 +145,16 @@ def _read_ordinary(path: Path) -> np.ndarray:
         if pages > 1:
             raise ImageReadError(f"{path}: multi-page TIFF is not supported ({pages} pages)")
     try:
-        if head.startswith((b"\xff\xd8\xff", b"BM")) or (head.startswith(_MAGIC[0]) and data[24:25].tobytes() != b"\x10"):
-            deep = False  # JPEG, BMP, PNG with bit depth < 16: 8-bit, no probe decode needed
-        else:
+        probe = None
+        eight_bit = head.startswith((_JPEG, _BMP)) or (head.startswith(_PNG) and data.size > 24 and data[24] < 16)
+        if not eight_bit:  # TIFF, 16-bit PNG, anything else: decode once to learn the depth
             probe = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
             if probe is None:
                 raise ImageReadError(f"{path}: not a readable image (PNG, JPEG, BMP, TIFF) or DICOM file")
-            deep = probe.dtype != np.uint8
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH if deep else cv2.IMREAD_COLOR)
+        if probe is None or probe.dtype == np.uint8:
+            bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        else:
+            bgr = _deep_bgr(data, probe)
     except cv2.error as exc:
         raise ImageReadError(f"{path}: cannot decode image ({exc})") from exc
     if bgr is None:

@@ -1,0 +1,5 @@
+import sys
+
+from cephmark.cli.main import main
+
+sys.exit(main())

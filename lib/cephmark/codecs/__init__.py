@@ -1,0 +1,3 @@
+from cephmark.codecs.heatmap_codec import DecodedLandmarks, HeatmapCodec
+
+__all__ = ["DecodedLandmarks", "HeatmapCodec"]

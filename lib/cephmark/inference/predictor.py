@@ -1,0 +1,125 @@
+"""Landmark prediction: preprocessing, forward (+ flip test in the same batch), decoding."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from cephmark.codecs import HeatmapCodec
+from cephmark.config import CephConfig
+from cephmark.io import CephImage, read_image
+from cephmark.inference.results import ImageResult, LandmarkResult
+from cephmark.models.checkpoint import LoadedModel, load_model
+from cephmark.runtime import resolve_device
+from cephmark.transforms import Box, inference_transforms
+
+
+class LandmarkPredictor:
+    """Runs a checkpoint on images and returns `ImageResult`s.
+
+    Settings come from ``config`` (defaults when None); a checkpoint that carries its own
+    preprocessing (cephmark's fine-tuned models) sets it, and ``overrides``
+    (``{"preprocess.image_size": 512, ...}``) win over both.
+    """
+
+    def __init__(self, checkpoint: str | Path | LoadedModel, config: CephConfig | None = None,
+                 overrides: dict[str, Any] | None = None) -> None:
+        cfg = config or CephConfig()
+        self.loaded = (checkpoint if isinstance(checkpoint, LoadedModel)
+                       else load_model(checkpoint, names=cfg.infer.names))
+        if self.loaded.preprocess:
+            cfg.update({"preprocess": self.loaded.preprocess})
+        cfg.update(overrides or {})
+        self.config = cfg
+        self.device = resolve_device(cfg.infer.device)
+        self.model = self.loaded.model.to(self.device).eval()
+        if cfg.infer.fast:
+            from cephmark.inference.fast import optimize_for_inference
+
+            self.model = optimize_for_inference(self.model, self.device, compile=cfg.infer.compile)
+        self.codec = HeatmapCodec(blur_kernel=cfg.codec.blur_kernel)
+        self.transforms = inference_transforms(cfg.preprocess)
+
+    @property
+    def landmark_names(self) -> list[str]:
+        return self.loaded.landmark_names
+
+    def prepare(self, image: str | Path | CephImage) -> dict:
+        """Run the MONAI preprocessing: ``{"image": (3, N, N) tensor, "meta": {...}}``."""
+        if not isinstance(image, CephImage):
+            image = read_image(image)  # outside Compose: its errors name the file, unwrapped
+        return self.transforms({"image": image})
+
+    @torch.inference_mode()
+    def heatmaps(self, inputs: torch.Tensor, flip_test: bool | None = None) -> torch.Tensor:
+        """(B, 3, N, N) normalised inputs -> (B, J, N, N) heatmaps (flip-averaged if enabled)."""
+        flip = self.config.preprocess.flip_test if flip_test is None else flip_test
+        x = torch.as_tensor(inputs).to(self.device, dtype=torch.float32)
+        if not self.config.infer.fast:
+            # the reference's arithmetic: one image per pass, flipped input as its own pass
+            outs = []
+            for xi in x.split(1):
+                out = self.model(xi).float()
+                if flip:
+                    out = (out + self.model(xi.flip(-1)).float().flip(-1)) * 0.5
+                outs.append(out)
+            return torch.cat(outs)
+        if flip:
+            x = torch.cat([x, x.flip(-1)], dim=0)
+        out = self.model(x).float()
+        if flip:
+            b = inputs.shape[0]
+            out = (out[:b] + out[b:].flip(-1)) * 0.5
+        return out
+
+    def predict(self, images: Sequence[str | Path | CephImage]) -> list[ImageResult]:
+        """Predict landmarks on several images, ``infer.batch_size`` per forward pass."""
+        results: list[ImageResult] = []
+        bs = max(1, self.config.infer.batch_size)
+        for start in range(0, len(images), bs):
+            items = [self.prepare(im) for im in images[start:start + bs]]
+            batch = torch.stack([torch.as_tensor(np.asarray(it["image"])) for it in items])
+            heat = self.heatmaps(batch).cpu().numpy()
+            results.extend(self.decode(h, it["meta"]) for h, it in zip(heat, items))
+        return results
+
+    def iter_predictions(self, paths: Sequence[str | Path]
+                         ) -> Iterator[tuple[str, ImageResult | Exception, dict | None]]:
+        """Yield ``(path, result or error, prepared item)``; a bad file does not stop the rest."""
+        bs = max(1, self.config.infer.batch_size)
+        pending: list[tuple[str, dict]] = []
+        for i, path in enumerate(paths):
+            try:
+                pending.append((str(path), self.prepare(path)))
+            except (ValueError, OSError, RuntimeError) as exc:
+                yield str(path), exc, None
+            if pending and (len(pending) == bs or i == len(paths) - 1):
+                batch = torch.stack([torch.as_tensor(np.asarray(it["image"])) for _, it in pending])
+                heat = self.heatmaps(batch).cpu().numpy()
+                for (p, it), h in zip(pending, heat):
+                    yield p, self.decode(h, it["meta"]), it
+                pending = []
+
+    def predict_one(self, image: str | Path | CephImage) -> ImageResult:
+        return self.predict([image])[0]
+
+    def decode(self, heatmaps: np.ndarray, meta: dict) -> ImageResult:
+        """Heatmaps of one image -> landmarks in original image pixels (and mm)."""
+        n = heatmaps.shape[-1]
+        dec = self.codec.decode(heatmaps)
+        xy = Box(*meta["box"]).to_image(dec.xy, n)
+        sp = meta.get("spacing_xy_mm")
+        spacing = float(np.mean(sp)) if sp else None
+        landmarks = []
+        for name, (x, y), s, ok in zip(self.landmark_names, xy, dec.scores, dec.found):
+            landmarks.append(LandmarkResult(
+                name=name, x=float(x) if ok else None, y=float(y) if ok else None,
+                score=float(s), found=bool(ok),
+                x_mm=float(x * sp[0]) if ok and sp else None,
+                y_mm=float(y * sp[1]) if ok and sp else None,
+            ))
+        return ImageResult(image=str(meta["path"]), width=int(meta["width"]),
+                           height=int(meta["height"]), spacing_mm=spacing,
+                           spacing_source=meta.get("spacing_source"), landmarks=landmarks)

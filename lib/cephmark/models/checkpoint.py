@@ -1,0 +1,167 @@
+"""Reading and writing checkpoints safely.
+
+Two containers are read: the reference's (``state_dict`` + ``meta``, as MMPose saved
+``model_pretrained_on_train_and_val.pth``) and cephmark's own (``format: "cephmark"``,
+with ``arch`` and ``landmark_names``). Both are read with ``torch.load(weights_only=True)``
+and an allow-list of numpy array reconstruction; nothing else is ever unpickled.
+Writes go to a temporary file in the target folder, then ``os.replace``: a crash never
+leaves a truncated checkpoint under the final name.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from cephmark.landmarks import default_names
+from cephmark.models.arch import ModelArch, infer_arch
+from cephmark.models.cldetection import CLDetectionModel
+
+FORMAT = "cephmark"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model."""
+
+
+def _numpy_allow_list() -> list[Any]:
+    try:  # numpy 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return [_reconstruct, scalar, np.ndarray, np.dtype, *dtypes]
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file with ``weights_only=True`` and the numpy allow-list."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        with torch.serialization.safe_globals(_numpy_allow_list()):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"global '?([\w.]+)", str(exc))
+        name = refused.group(1) if refused else "unknown global"
+        raise CheckpointError(
+            f"{path}: refused to load: it contains a pickled object that is not a tensor or "
+            f"numpy array: {name}; only weights and plain metadata are accepted"
+        ) from exc
+    except Exception as exc:  # truncated or not a torch file
+        raise CheckpointError(f"{path}: not a readable checkpoint: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict container, got {type(obj).__name__}")
+    return obj
+
+
+@dataclass
+class LoadedModel:
+    model: CLDetectionModel
+    landmark_names: list[str]
+    names_from_checkpoint: bool
+    preprocess: dict[str, Any] | None = None  # preprocessing config saved with the model
+    info: dict[str, Any] = field(default_factory=dict)  # the rest of the container
+
+
+def strict_check(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise `CheckpointError` listing missing, unexpected and shape-mismatched names."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    mismatched = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape)
+    )
+    if missing or unexpected or mismatched:
+        lines = [f"{source}: state dict does not match the model:"]
+        for title, items in (("missing", missing), ("unexpected", unexpected),
+                             ("shape mismatch", mismatched)):
+            if items:
+                lines.append(f"  {title} ({len(items)}): " + ", ".join(items))
+        raise CheckpointError("\n".join(lines))
+
+
+def _reference_names(meta: Any, num: int) -> list[str] | None:
+    ds = meta.get("dataset_meta") if isinstance(meta, dict) else None
+    names = ds.get("keypoint_id2name") if isinstance(ds, dict) else None
+    if isinstance(names, dict) and len(names) == num:
+        return [str(names[i]) for i in range(num)]
+    return None
+
+
+def load_model(path: str | Path, names: list[str] | None = None) -> LoadedModel:
+    """Build the model a checkpoint describes and load its weights strictly (eval mode)."""
+    ckpt = read_checkpoint(path)
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: no 'state_dict' in the checkpoint")
+    if ckpt.get("format") == FORMAT:
+        arch = ModelArch.from_dict(ckpt["arch"])
+        saved = ckpt.get("landmark_names")
+    else:
+        try:
+            arch = infer_arch(state)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from exc
+        saved = _reference_names(ckpt.get("meta"), arch.num_landmarks)
+    model = CLDetectionModel(arch)
+    strict_check(model, state, str(path))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    j = arch.num_landmarks
+    if saved:
+        chosen, from_ckpt = list(saved), True
+    elif names:
+        chosen, from_ckpt = list(names), False
+    else:
+        chosen, from_ckpt = default_names(j), False
+    if len(chosen) != j:
+        raise CheckpointError(f"{path}: {len(chosen)} landmark names given for a model with {j} outputs")
+    info = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return LoadedModel(model, chosen, from_ckpt, ckpt.get("preprocess"), info)
+
+
+def make_checkpoint(model: CLDetectionModel, landmark_names: list[str], **extra: Any) -> dict:
+    """cephmark's own container: plain types only, loadable with ``weights_only=True``."""
+    return {
+        "format": FORMAT,
+        "arch": model.arch.to_dict(),
+        "landmark_names": list(landmark_names),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+
+
+def save_atomic(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
