@@ -23,6 +23,9 @@ class PreprocessConfig:
     mean: float = 121.25
     std: float = 76.5
     flip_test: bool = True
+    # area-average the image to ~N / max(w, h) before the warp (not in the reference; used by
+    # models trained on cached, pre-resized images such as the bundled starter model)
+    antialias: bool = False
 
 
 @dataclass

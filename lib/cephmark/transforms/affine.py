@@ -25,6 +25,12 @@ class Box:
         """The reference's box: the whole image, padded, enlarged on its shorter side."""
         return cls(width * 0.5, height * 0.5, padding * max(width, height))
 
+    def scaled(self, f: float) -> "Box":
+        """The same box in an image resized by ``f`` (pixel centres: x' = (x + 0.5) f - 0.5)."""
+        if f == 1.0:
+            return self
+        return Box((self.cx + 0.5) * f - 0.5, (self.cy + 0.5) * f - 0.5, self.size * f)
+
     def to_input(self, xy: np.ndarray, n: int) -> np.ndarray:
         """Image pixels -> network-input pixels: (p - c) * N / S + N / 2."""
         xy = np.asarray(xy, dtype=np.float64)
@@ -65,6 +71,17 @@ def warp_image(pixels: np.ndarray, matrix: np.ndarray, n: int) -> np.ndarray:
     if pixels.dtype != np.uint8:
         raise TypeError(f"warp_image expects uint8 pixels, got {pixels.dtype}")
     return cv2.warpAffine(pixels, matrix, (n, n), flags=cv2.INTER_LINEAR)
+
+
+def area_downscale(pixels: np.ndarray, f: float) -> tuple[np.ndarray, float]:
+    """Area-average ``pixels`` by ``f`` (< 1); returns the image and the exact factor used
+    (width-based, so points map with x' = (x + 0.5) f - 0.5)."""
+    h, w = pixels.shape[:2]
+    if f >= 1.0:
+        return pixels, 1.0
+    nw, nh = max(1, round(w * f)), max(1, round(h * f))
+    f = nw / w
+    return cv2.resize(pixels, (nw, round(h * f) or 1), interpolation=cv2.INTER_AREA), f
 
 
 def apply_matrix(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 
 from cephmark.io import CephImage, read_image
-from cephmark.transforms.affine import Box, apply_matrix, warp_image, warp_matrix
+from cephmark.transforms.affine import Box, apply_matrix, area_downscale, warp_image, warp_matrix
 
 
 class LoadCephImaged(MapTransform):
@@ -44,8 +44,9 @@ class TopDownAffined(MapTransform, Randomizable):
     def __init__(self, keys: KeysCollection = "image", image_size: int = 1024,
                  padding: float = 1.25, landmark_key: str = "landmarks", meta_key: str = "meta",
                  rotation_deg: float = 0.0, scale_range: float = 0.0, translate_frac: float = 0.0,
-                 prob: float = 0.0) -> None:
+                 prob: float = 0.0, antialias: bool = False) -> None:
         super().__init__(keys)
+        self.antialias = antialias
         self.n, self.padding = image_size, padding
         self.landmark_key, self.meta_key = landmark_key, meta_key
         self.rotation_deg, self.scale_range, self.translate_frac = rotation_deg, scale_range, translate_frac
@@ -71,8 +72,13 @@ class TopDownAffined(MapTransform, Randomizable):
             h, w = d[key].shape[:2]
             base = Box.whole_image(w, h, self.padding)
             box = Box(base.cx + tx * base.size, base.cy + ty * base.size, base.size * scale)
-            matrix = warp_matrix(box, self.n, rot)
-            d[key] = warp_image(d[key], matrix, self.n)
+            pixels, f = d[key], 1.0
+            if self.antialias:
+                pixels, f = area_downscale(pixels, self.n / max(w, h))
+            matrix = warp_matrix(box.scaled(f), self.n, rot)
+            d[key] = warp_image(pixels, matrix, self.n)
+            if f != 1.0:  # the matrix that maps original image pixels
+                matrix = matrix @ np.array([[f, 0, 0.5 * f - 0.5], [0, f, 0.5 * f - 0.5], [0, 0, 1]])
             meta = dict(d.get(self.meta_key) or {})
             meta.update(box=(box.cx, box.cy, box.size), warp_matrix=matrix, image_size=self.n)
             d[self.meta_key] = meta

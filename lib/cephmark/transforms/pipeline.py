@@ -11,7 +11,8 @@ def inference_transforms(cfg: PreprocessConfig) -> Compose:
     """path or CephImage -> normalised (3, N, N) float32 input, exactly as the reference."""
     return Compose([
         LoadCephImaged("image"),
-        TopDownAffined("image", image_size=cfg.image_size, padding=cfg.padding),
+        TopDownAffined("image", image_size=cfg.image_size, padding=cfg.padding,
+                       antialias=cfg.antialias),
         ToTensorCHWd("image"),
         NormalizeIntensityd("image", subtrahend=cfg.mean, divisor=cfg.std),
     ])
