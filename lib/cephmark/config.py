@@ -72,6 +72,8 @@ class TrainConfig:
     backbone_lr_factor: float = 0.1
     warmup_iters: int = 50
     warmup_factor: float = 1e-3
+    lr_schedule: str = "cosine"  # after warm-up: "cosine" (to min_lr_factor * lr) or "constant"
+    min_lr_factor: float = 0.01
     patience: int = 20
     min_epochs: int = 1
     device: str = "auto"
@@ -86,6 +88,7 @@ class TrainConfig:
     scale_range: float = 0.1
     translate_frac: float = 0.05
     flip_pairs: list[list[str]] | None = None  # horizontal flip only with declared swap pairs
+    val_flip_test: bool = False  # flip test during validation (slower)
     activation_checkpointing: bool = False
     cache_dir: str | None = None
     arch: str | None = None  # model design for training from scratch (see models.arch)

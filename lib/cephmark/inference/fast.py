@@ -1,13 +1,359 @@
-"""Inference speed-ups that keep outputs equal within float tolerance."""
+"""Inference speed-ups that keep outputs equal within float tolerance.
+
+`optimize_for_inference` returns a *copy* of the model that is
+
+* in eval mode with no parameter needing gradients;
+* BatchNorm-folded: every ``BatchNorm2d`` whose only input is the output of a ``Conv2d``
+  (and that conv's only consumer) is folded into the conv (weights and bias computed in
+  float64, stored in the model's dtype) and replaced by ``nn.Identity``. Pairs are found on
+  the ``torch.fx`` graph of the model, so only convs *directly* followed by a BatchNorm are
+  touched: all HRNet conv/bn pairs, the head's ``pre_interpolate`` / ``pre_fuse`` pairs and
+  the ConvNeXt blocks' ``dwconv`` + ``norm``;
+* in channels-last memory format (weights, and inputs converted by the wrapper), which is what
+  oneDNN (CPU) and cuDNN (GPU) convolutions prefer;
+* wrapped in `InferenceModel`, which optionally runs under CUDA autocast (bf16/fp16) and
+  ``torch.compile``, and returns contiguous float32 heatmaps.
+
+`FastHeatmapCodec` decodes exactly like `HeatmapCodec` (the same float32 arithmetic, so the
+same bits on the reference vectors) but blurs only windows around the peak instead of the
+whole zero-padded map; see `FastHeatmapCodec._dark_offset`.
+
+This module imports nothing from MONAI (only torch, numpy, OpenCV and `cephmark.codecs` /
+`cephmark.runtime`), so it can be used where MONAI is not installed; note that importing
+``cephmark.inference.fast`` runs ``cephmark/inference/__init__.py`` (which imports the
+predictor and MONAI): load it by file path there (see ``benchmarks/gpu_check.py``).
+"""
 from __future__ import annotations
 
+import copy
+import inspect
+import logging
+import os
+from typing import Any
+
+import cv2
+import numpy as np
 import torch
+import torch.fx as fx
 from torch import nn
 
+try:  # cephmark.codecs pulls in nothing heavy (cv2, numpy, torch)
+    from cephmark.codecs.heatmap_codec import DecodedLandmarks, HeatmapCodec
+except ImportError:  # pragma: no cover - loaded stand-alone without the package on the path
+    HeatmapCodec = DecodedLandmarks = object  # type: ignore[assignment,misc]
 
-def optimize_for_inference(model: nn.Module, device: torch.device, compile: bool = False) -> nn.Module:
-    """Eval mode and no grad tracking (placeholder for BatchNorm folding / channels-last)."""
-    model.eval()
-    for p in model.parameters():
+log = logging.getLogger(__name__)
+
+_AMP = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+        "float16": torch.float16, "half": torch.float16}
+
+
+# -- threads --------------------------------------------------------------------------------
+def cpu_threads() -> int:
+    """CPU cores this process may use (affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def set_inference_threads(threads: int | None = None) -> int:
+    """Intra-op threads = usable cores, unless ``OMP_NUM_THREADS`` is set (then left alone)."""
+    if threads is None and "OMP_NUM_THREADS" in os.environ:
+        return torch.get_num_threads()
+    n = threads or cpu_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+# -- BatchNorm folding ----------------------------------------------------------------------
+def _concrete_defaults(module: nn.Module) -> dict[str, Any]:
+    """Keyword arguments of ``forward`` with a default (e.g. ``deep_supervision=False``)."""
+    try:
+        sig = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return {}
+    return {name: p.default for name, p in sig.parameters.items()
+            if p.default is not inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _trace(module: nn.Module) -> fx.Graph | None:
+    try:
+        return fx.Tracer().trace(module, concrete_args=_concrete_defaults(module) or None)
+    except Exception:  # noqa: BLE001 - data-dependent control flow etc.: caller recurses
+        return None
+
+
+def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """``(conv name, bn name)`` for every Conv2d whose output goes only into a BatchNorm2d.
+
+    The model (or, where it cannot be traced, each submodule) is traced with ``torch.fx``;
+    a pair counts only when both modules are called exactly once and the conv's output has
+    no other consumer, so folding cannot change what any other node sees.
+    """
+    pairs: list[tuple[str, str]] = []
+
+    def visit(module: nn.Module, prefix: str) -> None:
+        graph = _trace(module) if not isinstance(module, (nn.Conv2d, nn.BatchNorm2d)) else None
+        if graph is None:
+            for name, child in module.named_children():
+                visit(child, f"{prefix}{name}.")
+            return
+        mods = dict(module.named_modules())
+        calls: dict[str, int] = {}
+        for node in graph.nodes:
+            if node.op == "call_module":
+                calls[node.target] = calls.get(node.target, 0) + 1
+        for node in graph.nodes:
+            if node.op != "call_module" or not isinstance(mods.get(node.target), nn.BatchNorm2d):
+                continue
+            if len(node.args) != 1 or node.kwargs:
+                continue
+            src = node.args[0]
+            if not (isinstance(src, fx.Node) and src.op == "call_module"
+                    and isinstance(mods.get(src.target), nn.Conv2d)):
+                continue
+            if len(src.users) != 1 or calls[src.target] != 1 or calls[node.target] != 1:
+                continue
+            pairs.append((prefix + src.target, prefix + node.target))
+
+    visit(model, "")
+    return pairs
+
+
+@torch.no_grad()
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """Fold eval-mode ``bn`` into ``conv`` in place (float64 arithmetic, conv's dtype kept)."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("cannot fold a BatchNorm without running statistics")
+    dtype = conv.weight.dtype
+    w = conv.weight.double()
+    b = conv.bias.double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64,
+                                                                      device=w.device)
+    scale = torch.rsqrt(bn.running_var.double() + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight.double()
+    shift = -bn.running_mean.double() * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.double()
+    new_w = (w * scale.reshape(-1, *([1] * (w.dim() - 1)))).to(dtype)
+    new_b = (b * scale + shift).to(dtype)
+    conv.weight = nn.Parameter(new_w.contiguous(), requires_grad=False)
+    conv.bias = nn.Parameter(new_b, requires_grad=False)
+
+
+def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
+    """Fold every directly-following BatchNorm into its conv, in place; returns the pairs."""
+    if model.training:
+        raise ValueError("fold_batchnorm needs an eval-mode model (running statistics)")
+    pairs = conv_bn_pairs(model)
+    for conv_name, bn_name in pairs:
+        fold_conv_bn(model.get_submodule(conv_name), model.get_submodule(bn_name))
+        parent_name, _, attr = bn_name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, nn.Identity())
+    return pairs
+
+
+# -- pixel shuffle that writes contiguous output ---------------------------------------------
+def pixel_shuffle_contiguous(x: torch.Tensor, r: int) -> torch.Tensor:
+    """``F.pixel_shuffle(x, r)`` (same values), returned contiguous in one copy.
+
+    On a channels-last ``x`` (B, H, W, J*r*r in memory), ``F.pixel_shuffle`` returns a
+    channels-last tensor and making that contiguous costs a second full transposition;
+    a view (B, H, W, J, r, r) permuted to (B, J, H, r, W, r) is one strided copy.
+    """
+    b, c, h, w = x.shape
+    j = c // (r * r)
+    y = x.permute(0, 2, 3, 1).reshape(b, h, w, j, r, r)
+    return y.permute(0, 3, 1, 4, 2, 5).reshape(b, j, h * r, w * r)
+
+
+class _ContiguousShuffle(nn.Module):
+    """Replaces a ``Converge`` (grouped conv + pixel shuffle) in the optimised copy."""
+
+    def __init__(self, converge: nn.Module) -> None:
+        super().__init__()
+        self.conv = converge.conv
+        self.upscale = converge.upscale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pixel_shuffle_contiguous(self.conv(x), self.upscale)
+
+
+def _replace_pixel_shuffles(model: nn.Module) -> int:
+    """Swap modules shaped like ``Converge`` (``conv`` + ``upscale``, forward = conv then
+    ``F.pixel_shuffle``) for `_ContiguousShuffle`; returns how many were swapped."""
+    try:
+        from cephmark.models.srpose_head import Converge
+    except ImportError:  # pragma: no cover
+        return 0
+    count = 0
+    for name, mod in list(model.named_modules()):
+        if type(mod) is Converge:
+            parent_name, _, attr = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, attr, _ContiguousShuffle(mod))
+            count += 1
+    return count
+
+
+# -- the optimised model --------------------------------------------------------------------
+class InferenceModel(nn.Module):
+    """Runs the folded model: channels-last input, optional autocast, float32 contiguous output."""
+
+    def __init__(self, model: nn.Module, device: torch.device, channels_last: bool = True,
+                 amp: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.device_type = device.type
+        self.channels_last = channels_last
+        self.amp = amp
+        self.compiled: Any = None  # torch.compile'd self.model, when requested
+        self.folded: list[tuple[str, str]] = []
+
+    @property
+    def arch(self):  # the CLDetectionModel's design, for callers that look it up
+        return getattr(self.model, "arch", None)
+
+    @property
+    def num_landmarks(self) -> int:
+        return self.model.num_landmarks
+
+    def forward(self, x: torch.Tensor, **kwargs: Any):
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        fn = self.compiled if (self.compiled is not None and not kwargs) else self.model
+        with torch.autocast(self.device_type, dtype=self.amp or torch.float32,
+                            enabled=self.amp is not None):
+            out = fn(x, **kwargs)
+        if isinstance(out, torch.Tensor):
+            return out.float().contiguous()
+        return [o.float().contiguous() for o in out]
+
+
+def optimize_for_inference(model: nn.Module, device: torch.device | str, compile: bool = False,
+                           amp: str | torch.dtype | None = None, channels_last: bool = True,
+                           fold_bn: bool = True, threads: int | None = None) -> InferenceModel:
+    """A faster copy of ``model`` for inference on ``device``; ``model`` itself is not changed.
+
+    ``amp``: ``"bf16"`` / ``"fp16"`` (or a dtype) runs the forward under autocast; only on
+    CUDA (on CPU it is refused: it moves points by more than the 0.1 px fast mode promises).
+    ``compile``: ``torch.compile`` the folded model (CUDA; on CPU it is allowed but needs a
+    C++ compiler and takes minutes). On CPU the intra-op thread count is set to the usable
+    cores (`set_inference_threads`); on CUDA ``cudnn.benchmark`` is switched on (global).
+    """
+    device = torch.device(device)
+    amp_dtype = _AMP[amp.lower()] if isinstance(amp, str) else amp
+    if amp_dtype is not None and device.type != "cuda":
+        raise ValueError("autocast (amp) is only offered on CUDA devices")
+    fast = copy.deepcopy(model).to(device).eval()
+    for p in fast.parameters():
         p.requires_grad_(False)
-    return model
+    pairs = fold_batchnorm(fast) if fold_bn else []
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+        _replace_pixel_shuffles(fast)
+    wrapped = InferenceModel(fast, device, channels_last=channels_last, amp=amp_dtype).eval()
+    wrapped.folded = pairs
+    if device.type == "cpu":
+        set_inference_threads(threads)
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if compile:
+        wrapped.compiled = torch.compile(fast, dynamic=False)
+    log.debug("optimize_for_inference: %d conv/bn pairs folded, channels_last=%s, amp=%s, compile=%s",
+              len(pairs), channels_last, amp_dtype, compile)
+    return wrapped
+
+
+# -- decoding -------------------------------------------------------------------------------
+def _zero_padded_window(hm: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """``hm[y0:y1, x0:x1]`` as a new float32 array, zeros where it lies outside ``hm``."""
+    h, w = hm.shape
+    out = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
+    sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+    if sy0 < sy1 and sx0 < sx1:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = hm[sy0:sy1, sx0:sx1]
+    return out
+
+
+class FastHeatmapCodec(HeatmapCodec):  # type: ignore[misc,valid-type]
+    """`HeatmapCodec` whose DARK step blurs only what it needs.
+
+    The reference blurs the whole zero-padded map (k x k Gaussian, OpenCV) to get (a) the
+    blurred values around the peak and (b) the blurred map's maximum, used to rescale it to
+    the pre-blur maximum. (a) needs only a (5 + 2b)^2 window. For (b): the kernel is
+    non-negative with unit sum, so a pixel's blurred value is at most the largest input value
+    within b pixels; with L = the largest blurred value near the peak, the blurred maximum
+    can only lie within b pixels of an input value >= L (less a 1e-5 relative margin for
+    float rounding). The window around those inputs is blurred; if it is large (several
+    separated peaks) or L <= 0, the whole map is blurred as in the reference. OpenCV gives
+    the same bits for a pixel whether it blurs the full map or a window that holds the
+    pixel's whole k x k neighbourhood, so the decoded points are bit-identical.
+    """
+
+    local_radius = 8  # blurred window around the peak used for the lower bound L
+    max_window_fraction = 0.125  # above this share of the map, blur everything
+
+    def decode(self, heatmaps: np.ndarray) -> DecodedLandmarks:
+        """(J, H, W) float heatmaps -> argmax + DARK positions and scores (as `HeatmapCodec`).
+
+        One pass over the maps: row maxima, from which the first row holding the maximum
+        and then the first column in it give numpy's flat ``argmax`` (first occurrence).
+        """
+        heatmaps = np.ascontiguousarray(heatmaps, dtype=np.float32)
+        j, h, w = heatmaps.shape
+        rowmax = heatmaps.max(axis=2)  # (J, H)
+        ys = rowmax.argmax(axis=1)
+        scores = rowmax[np.arange(j), ys]
+        xs = np.array([heatmaps[k, ys[k]].argmax() for k in range(j)], dtype=np.int64)
+        xy = np.stack([xs, ys], axis=1).astype(np.float32)
+        found = scores > 0
+        xy[~found] = -1
+        for k in np.flatnonzero(found):
+            x, y = int(xs[k]), int(ys[k])
+            if 1 < x < w - 2 and 1 < y < h - 2:
+                xy[k] += self._dark_offset_fast(heatmaps[k], x, y, scores[k], rowmax[k])
+        return DecodedLandmarks(xy=xy, scores=scores.astype(np.float32), found=found)
+
+    def _blurred(self, hm: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Blurred values of the zero-padded map at rows y0:y1, cols x0:x1 (all inside hm)."""
+        b = (self.blur_kernel - 1) // 2
+        win = _zero_padded_window(hm, y0 - b, y1 + b, x0 - b, x1 + b)
+        k = self.blur_kernel
+        return cv2.GaussianBlur(win, (k, k), 0)[b:-b, b:-b]
+
+    def _blurred_max(self, hm: np.ndarray, y: int, x: int,
+                     rowmax: np.ndarray | None = None) -> np.float32:
+        h, w = hm.shape
+        b = (self.blur_kernel - 1) // 2
+        r = self.local_radius
+        local = self._blurred(hm, max(y - r, 0), min(y + r + 1, h), max(x - r, 0), min(x + r + 1, w))
+        lower = local.max()
+        if lower > 0:
+            thr = np.float32(float(lower) * (1.0 - 1e-5))
+            rows = np.flatnonzero((hm.max(axis=1) if rowmax is None else rowmax) >= thr)
+            if rows.size:
+                cols = np.flatnonzero(hm[rows[0]:rows[-1] + 1].max(axis=0) >= thr)
+                y0, y1 = max(int(rows[0]) - b, 0), min(int(rows[-1]) + b + 1, h)
+                x0, x1 = max(int(cols[0]) - b, 0), min(int(cols[-1]) + b + 1, w)
+                if (y1 - y0) * (x1 - x0) <= self.max_window_fraction * h * w:
+                    return max(lower, self._blurred(hm, y0, y1, x0, x1).max())
+        return self._blurred(hm, 0, h, 0, w).max()
+
+    def _dark_offset_fast(self, heatmap: np.ndarray, x: int, y: int, origin_max: np.float32,
+                          rowmax: np.ndarray | None = None) -> np.ndarray:
+        """DARK offset at an interior peak (x, y) whose value is ``origin_max``."""
+        near = self._blurred(heatmap, y - 2, y + 3, x - 2, x + 3)  # 5 x 5, peak at (2, 2)
+        near = near * (origin_max / self._blurred_max(heatmap, y, x, rowmax))
+        lg = np.log(np.maximum(np.ascontiguousarray(near), np.float32(1e-10)))
+        return self._newton_step(lg, 2, 2)
+
+    def _dark_offset(self, heatmap: np.ndarray, x: int, y: int) -> np.ndarray:
+        h, w = heatmap.shape
+        if not (1 < x < w - 2 and 1 < y < h - 2):
+            return np.zeros(2, dtype=np.float32)
+        return self._dark_offset_fast(heatmap, x, y, heatmap.max())

@@ -52,13 +52,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refused = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"global '?([\w.]+)", str(exc))
-        name = refused.group(1) if refused else "unknown global"
+        if refused is None:  # damaged data (e.g. a file cut after a few bytes), not a forbidden object
+            detail = re.search(r"WeightsUnpickler error: (.+?)(?:\n\n|$)", str(exc), re.S)
+            reason = " ".join(detail.group(1).split()) if detail else f"{type(exc).__name__}: {exc}"
+            raise CheckpointError(f"{path}: not a readable checkpoint (truncated or damaged?): "
+                                  f"{reason}") from exc
         raise CheckpointError(
             f"{path}: refused to load: it contains a pickled object that is not a tensor or "
-            f"numpy array: {name}; only weights and plain metadata are accepted"
+            f"numpy array: {refused.group(1)}; only weights and plain metadata are accepted"
         ) from exc
     except Exception as exc:  # truncated or not a torch file
-        raise CheckpointError(f"{path}: not a readable checkpoint: {exc}") from exc
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} (empty or cut short)"
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or damaged?): {reason}") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict container, got {type(obj).__name__}")
     return obj

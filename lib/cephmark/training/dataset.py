@@ -1,0 +1,279 @@
+"""Training data: cached, pre-resized images, MONAI augmentation, landmark targets.
+
+Every image is decoded once. A uint8 copy reduced with ``cv2.INTER_AREA`` by
+``f = min(1, image_size / max(w, h))`` is kept in memory (and, with ``cache_dir``, on disk as
+``.npz`` keyed by path, mtime, size and f); points map with ``x' = (x + 0.5) * fx - 0.5``
+(fx = resized width / width, likewise y: exactly cv2.resize's pixel grid). The reference's
+square box is then computed on the cached image, so the warp to N x N frames the same region
+as at inference (to a fraction of an input pixel).
+
+Per item: ``image`` (3, N, N) float32 normalised, ``xy`` (J, 2) input-pixel landmark
+positions, ``weight`` (J,) 1 for a labelled landmark inside the input and 0 otherwise (a
+missing landmark never drops the image), and for validation ``gt`` (J, 2) original pixels
+(NaN = missing), ``box`` (cached-image box), ``scale`` (fx, fy) and ``spacing`` (mm/px or NaN).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Hashable, Mapping, Sequence
+
+import cv2
+import numpy as np
+import torch
+from monai.transforms import (
+    Compose, MapTransform, NormalizeIntensityd, RandAdjustContrastd, Randomizable,
+    RandGaussianNoised, RandScaleIntensityd,
+)
+from monai.utils import convert_to_tensor
+from torch.utils.data import Dataset
+
+from cephmark.annotations import AnnotationSet
+from cephmark.config import CephConfig
+from cephmark.io import read_image
+from cephmark.transforms import ToTensorCHWd, TopDownAffined
+
+log = logging.getLogger(__name__)
+
+
+# -- image cache ------------------------------------------------------------------------
+@dataclass
+class CachedImage:
+    pixels: np.ndarray  # uint8 (h', w', 3), resized
+    width: int  # original size
+    height: int
+    spacing_mm: float  # from the file (DICOM) or NaN
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(fx, fy): resized / original size per axis (cv2.resize's exact grid scale)."""
+        return self.pixels.shape[1] / self.width, self.pixels.shape[0] / self.height
+
+
+def resize_factor(width: int, height: int, image_size: int) -> float:
+    return min(1.0, image_size / max(width, height))
+
+
+def to_cached(xy: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Original pixels -> cached-image pixels (pixel-centre convention, per-axis scale)."""
+    return (np.asarray(xy, dtype=np.float64) + 0.5) * np.asarray(scale) - 0.5
+
+
+def from_cached(xy: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    return (np.asarray(xy, dtype=np.float64) + 0.5) / np.asarray(scale) - 0.5
+
+
+class ImageCache:
+    """Decoded, pre-resized images in memory, optionally persisted in ``cache_dir``."""
+
+    def __init__(self, image_size: int, cache_dir: str | Path | None = None) -> None:
+        self.image_size = int(image_size)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._mem: dict[str, CachedImage] = {}
+
+    def __len__(self) -> int:
+        return len(self._mem)
+
+    def _disk_key(self, path: Path) -> Path | None:
+        # f is a function of the file's pixel size (fixed by path + mtime + byte size) and N
+        if self.cache_dir is None:
+            return None
+        st = path.stat()
+        text = f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}|N={self.image_size}"
+        return self.cache_dir / (hashlib.sha1(text.encode()).hexdigest() + ".npz")
+
+    def get(self, path: str | Path) -> CachedImage:
+        key = str(Path(path).resolve())
+        item = self._mem.get(key)
+        if item is None:
+            item = self._load(Path(path))
+            self._mem[key] = item
+        return item
+
+    def _load(self, path: Path) -> CachedImage:
+        disk = self._disk_key(path)
+        if disk is not None and disk.is_file():
+            try:
+                with np.load(disk) as z:
+                    return CachedImage(np.ascontiguousarray(z["pixels"]), int(z["width"]),
+                                       int(z["height"]), float(z["spacing_mm"]))
+            except Exception as exc:  # noqa: BLE001 - a damaged cache entry is rebuilt
+                log.warning("ignoring unreadable cache entry %s: %s", disk, exc)
+        img = read_image(path)
+        h, w = img.pixels.shape[:2]
+        f = resize_factor(w, h, self.image_size)
+        pixels = img.pixels
+        if f < 1.0:
+            size = (max(1, round(w * f)), max(1, round(h * f)))
+            pixels = np.ascontiguousarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA))
+        sp = float(np.mean(img.spacing_xy_mm)) if img.spacing_xy_mm else float("nan")
+        item = CachedImage(pixels, w, h, sp)
+        if disk is not None:
+            self._save(disk, item)
+        return item
+
+    @staticmethod
+    def _save(disk: Path, item: CachedImage) -> None:
+        disk.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{disk.stem}.", suffix=".npz.tmp", dir=disk.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, pixels=item.pixels, width=item.width, height=item.height,
+                         spacing_mm=item.spacing_mm)
+            os.replace(tmp, disk)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# -- transforms -------------------------------------------------------------------------
+class RandFlipPairsd(MapTransform, Randomizable):
+    """Horizontal flip of the warped (N x N) image, mirroring x and swapping landmark pairs."""
+
+    def __init__(self, keys, pairs: Sequence[tuple[int, int]], prob: float = 0.5,
+                 landmark_key: str = "landmarks") -> None:
+        super().__init__(keys)
+        self.pairs, self.prob, self.landmark_key = list(pairs), prob, landmark_key
+        self._do = False
+
+    def randomize(self, data: Any = None) -> None:
+        self._do = self.R.rand() < self.prob
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
+        d = dict(data)
+        self.randomize()
+        if not self._do:
+            return d
+        for key in self.key_iterator(d):
+            n = d[key].shape[1]
+            d[key] = np.ascontiguousarray(d[key][:, ::-1])
+        lm = d.get(self.landmark_key)
+        if lm is not None:
+            lm = np.array(lm, dtype=np.float32)
+            lm[:, 0] = n - 1 - lm[:, 0]
+            for a, b in self.pairs:
+                lm[[a, b]] = lm[[b, a]]
+            d[self.landmark_key] = lm
+        return d
+
+
+class ClipIntensityd(MapTransform):
+    """Clip to [lo, hi] (after intensity augmentation, before normalisation)."""
+
+    def __init__(self, keys, lo: float = 0.0, hi: float = 255.0) -> None:
+        super().__init__(keys)
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = d[key].clamp(self.lo, self.hi) if isinstance(d[key], torch.Tensor) \
+                else np.clip(d[key], self.lo, self.hi)
+        return d
+
+
+def flip_pair_indices(names: Sequence[str], pairs: Sequence[Sequence[str]] | None) -> list[tuple[int, int]]:
+    out = []
+    for pair in pairs or []:
+        if len(pair) != 2 or any(p not in names for p in pair):
+            raise ValueError(f"flip pair {pair!r}: both names must be trained landmarks ({', '.join(names)})")
+        out.append((list(names).index(pair[0]), list(names).index(pair[1])))
+    return out
+
+
+def build_transforms(cfg: CephConfig, names: Sequence[str], train: bool) -> Compose:
+    """uint8 cached image + cached-pixel landmarks -> normalised (3, N, N) + input-pixel landmarks."""
+    t, p = cfg.train, cfg.preprocess
+    augment = train and t.augment
+    xs: list = [TopDownAffined("image", image_size=p.image_size, padding=p.padding,
+                               rotation_deg=t.rotation_deg, scale_range=t.scale_range,
+                               translate_frac=t.translate_frac, prob=1.0 if augment else 0.0)]
+    pairs = flip_pair_indices(names, t.flip_pairs)
+    if augment and pairs:
+        xs.append(RandFlipPairsd("image", pairs, prob=0.5))
+    xs.append(ToTensorCHWd("image"))
+    if augment:
+        xs += [
+            RandScaleIntensityd("image", factors=0.15, prob=0.5),
+            RandAdjustContrastd("image", gamma=(0.7, 1.5), prob=0.5),
+            RandGaussianNoised("image", mean=0.0, std=4.0, prob=0.3),
+            ClipIntensityd("image", 0.0, 255.0),
+        ]
+    xs.append(NormalizeIntensityd("image", subtrahend=p.mean, divisor=p.std))
+    return Compose(xs)
+
+
+# -- dataset ----------------------------------------------------------------------------
+class LandmarkDataset(Dataset):
+    """Annotated images for the landmarks ``names`` (in model output order)."""
+
+    def __init__(self, annotations: AnnotationSet, names: Sequence[str], cfg: CephConfig,
+                 train: bool, cache: ImageCache | None = None, preload: bool = True) -> None:
+        self.items = list(annotations.images)
+        self.names = list(names)
+        self.image_size = cfg.preprocess.image_size
+        self.cache = cache or ImageCache(self.image_size, cfg.train.cache_dir)
+        self.transforms = build_transforms(cfg, self.names, train)
+        self.train = train
+        if preload:
+            self.preload()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def preload(self) -> None:
+        """Decode every image now (in this process, so DataLoader workers inherit the cache)."""
+        for it in self.items:
+            self.cache.get(it.image_path)
+
+    def set_random_state(self, seed: int) -> None:
+        self.transforms.set_random_state(seed=int(seed) % (2**32))
+
+    def points(self, i: int) -> np.ndarray:
+        """(J, 2) original-pixel landmarks of item ``i``, NaN where not labelled."""
+        pts = self.items[i].points
+        return np.array([pts.get(n, (np.nan, np.nan)) for n in self.names], dtype=np.float64).reshape(-1, 2)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        it = self.items[i]
+        cached = self.cache.get(it.image_path)
+        gt = self.points(i)
+        scale = cached.scale
+        d = self.transforms({"image": cached.pixels, "landmarks": to_cached(gt, scale)})
+        xy = np.asarray(d["landmarks"], dtype=np.float32)
+        n = self.image_size
+        inside = np.isfinite(xy).all(axis=1) & (xy >= 0).all(axis=1) & (xy <= n - 1).all(axis=1)
+        spacing = it.spacing_mm if it.spacing_mm else cached.spacing_mm
+        return {
+            "image": convert_to_tensor(d["image"], dtype=torch.float32, track_meta=False),
+            "xy": torch.from_numpy(np.where(np.isfinite(xy), xy, 0.0).astype(np.float32)),
+            "weight": torch.from_numpy(inside.astype(np.float32)),
+            "gt": torch.from_numpy(gt),
+            "box": torch.tensor(d["meta"]["box"], dtype=torch.float64),
+            "scale": torch.tensor(scale, dtype=torch.float64),
+            "spacing": torch.tensor(float(spacing) if spacing else float("nan"), dtype=torch.float64),
+            "index": i,
+        }
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Seed a DataLoader worker's MONAI transforms, numpy and random from its torch seed.
+
+    The torch seed is the loader's per-epoch base seed + worker id, so runs (and resumed
+    runs) with the same seed and worker count draw the same augmentations.
+    """
+    import random
+
+    seed = torch.initial_seed() % (2**32)
+    np.random.seed(seed)
+    random.seed(seed)
+    info = torch.utils.data.get_worker_info()
+    ds = info.dataset if info is not None else None
+    while isinstance(ds, torch.utils.data.Subset):
+        ds = ds.dataset
+    if hasattr(ds, "set_random_state"):
+        ds.set_random_state(seed)

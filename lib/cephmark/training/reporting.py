@@ -1,0 +1,108 @@
+"""Per-epoch outputs: ``metrics.csv``, ``learning_curve.png`` and the log line (rank 0 only)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give (mkstemp creates 0600 files)
+
+CSV_COLUMNS = ["epoch", "train_loss", "val_loss", "mre_px", "mre_mm", "sdr_2", "sdr_2.5",
+               "sdr_3", "sdr_4", "lr", "stage"]
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def write_metrics_csv(history: Sequence[dict], path: str | Path) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_COLUMNS)
+    for row in history:
+        w.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+    _atomic_bytes(Path(path), buf.getvalue().encode())
+
+
+def read_metrics_csv(path: str | Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def plot_learning_curve(history: Sequence[dict], path: str | Path) -> None:
+    """Losses (log scale) and validation MRE per epoch; matplotlib's Agg canvas, no pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def series(key):
+        pts = [(h["epoch"], h.get(key)) for h in history]
+        return [(e, v) for e, v in pts if isinstance(v, (int, float)) and math.isfinite(v)]
+
+    fig = Figure(figsize=(9, 3.6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        pts = series(key)
+        if pts:
+            ax1.plot(*zip(*pts), marker=".", label=label)
+    if series("train_loss") or series("val_loss"):
+        ax1.set_yscale("log")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("heatmap loss")
+    ax1.legend(loc="upper right")
+    ax1.grid(alpha=0.3)
+    unit = "mm" if series("mre_mm") else "px"
+    pts = series(f"mre_{unit}")
+    if pts:
+        ax2.plot(*zip(*pts), marker=".", color="tab:green")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel(f"validation MRE ({unit})")
+    ax2.grid(alpha=0.3)
+    for e in [h["epoch"] for h in history if h.get("stage") == 2][:1]:
+        for ax in (ax1, ax2):
+            ax.axvline(e - 0.5, color="gray", linestyle="--", linewidth=0.8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    _atomic_bytes(Path(path), buf.getvalue())
+
+
+def summary_line(h: dict, epochs: int) -> str:
+    def f(key, fmt):
+        v = h.get(key)
+        return fmt % v if isinstance(v, (int, float)) and math.isfinite(v) else "-"
+
+    parts = [f"epoch {h['epoch']}/{epochs}", f"stage {h['stage']}",
+             f"train_loss {f('train_loss', '%.4g')}", f"val_loss {f('val_loss', '%.4g')}",
+             f"MRE {f('mre_px', '%.2f')} px"]
+    if isinstance(h.get("mre_mm"), float) and math.isfinite(h["mre_mm"]):
+        parts.append(f"{h['mre_mm']:.3f} mm, SDR2 {f('sdr_2', '%.1f')}% SDR4 {f('sdr_4', '%.1f')}%")
+    if h.get("missed"):
+        parts.append(f"{h['missed']} not found")
+    parts += [f"lr {h['lr']:.3g}", f"{h['time_s']:.1f}s"]
+    if h.get("best"):
+        parts.append("*best*")
+    return "  ".join(parts)

@@ -1,0 +1,428 @@
+"""`finetune`: heatmap fine-tuning of the CLdetection2023 model for new landmarks.
+
+Stage 1 trains the head on a frozen backbone (no gradients, BatchNorm statistics frozen);
+from epoch ``unfreeze_after`` (0-based, i.e. after that many frozen epochs) stage 2 also
+trains the backbone at ``lr * backbone_lr_factor``. Adam holds both parameter groups from the
+start; the learning rate follows `cephmark.training.schedule` (warm-up, then cosine).
+
+Every epoch: validation loss, MRE / SDR of the decoded predictions in original pixels (mm
+where the spacing is known), ``last.pth`` (with optimizer state: the resume point), the best
+checkpoint (by validation MRE; by loss when there are no points), ``metrics.csv`` and
+``learning_curve.png``. Randomness is re-seeded from (seed, epoch) at each epoch start, so
+``--resume last.pth`` reproduces the uninterrupted run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from cephmark.annotations import AnnotationSet, read_annotations, split_train_val
+from cephmark.codecs import HeatmapCodec
+from cephmark.config import CephConfig
+from cephmark.evaluation.metrics import DEFAULT_THRESHOLDS_MM, radial_errors, summarize, to_mm
+from cephmark.models.checkpoint import make_checkpoint, save_atomic
+from cephmark.models.cldetection import CLDetectionModel
+from cephmark.training import distributed
+from cephmark.training.dataset import ImageCache, LandmarkDataset, from_cached, worker_init_fn
+from cephmark.training.loss import HeatmapLoss, curriculum_sigma
+from cephmark.training.model_setup import (
+    TrainingForward, build_model, param_groups, set_backbone_frozen,
+)
+from cephmark.training.reporting import (
+    FILE_MODE, plot_learning_curve, summary_line, write_metrics_csv,
+)
+from cephmark.training.schedule import LRSchedule
+from cephmark.training.seeding import epoch_seed, seed_all, set_deterministic
+from cephmark.transforms import Box
+
+log = logging.getLogger(__name__)
+
+LAST_NAME = "last.pth"
+METRICS_NAME = "metrics.csv"
+CURVE_NAME = "learning_curve.png"
+
+
+@dataclass
+class FinetuneResult:
+    checkpoint: Path  # best checkpoint
+    last: Path  # last epoch's checkpoint (resume point)
+    history: list[dict]
+    landmark_names: list[str]
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    model: CLDetectionModel | None = field(default=None, repr=False)  # final weights, eval mode
+
+
+def finetune(cfg: CephConfig, callback: Callable[[dict], None] | None = None,
+             stop: threading.Event | None = None) -> FinetuneResult:
+    """Fine-tune per ``cfg`` (see `TrainConfig`); ``callback`` gets each epoch's summary dict
+    (rank 0), ``stop.set()`` ends training after the current epoch with checkpoints intact."""
+    info, device = distributed.init(cfg.train.device)
+    quiet = logging.getLogger("cephmark.training")
+    old_level = quiet.level
+    if not info.is_main:
+        quiet.setLevel(logging.WARNING)
+    try:
+        return _Trainer(cfg, info, device, callback, stop).run()
+    finally:
+        quiet.setLevel(old_level)
+        distributed.cleanup(info)
+
+
+# -- data -------------------------------------------------------------------------------
+def load_annotation_sets(cfg: CephConfig) -> tuple[AnnotationSet, AnnotationSet | None, list[str]]:
+    """(train, validation or None, requested landmark names). Annotation problems raise
+    `AnnotationError` with every message; requested landmarks that never occur are named."""
+    t = cfg.train
+    if not t.annotations:
+        raise ValueError("no annotations given (--annotations FILE)")
+    ann = read_annotations(t.annotations, t.image_dir, t.annotation_format)
+    requested = list(t.landmarks) if t.landmarks else list(ann.landmark_names)
+    ann = ann.subset(requested)
+    val: AnnotationSet | None = None
+    if t.val_annotations:
+        raw = read_annotations(t.val_annotations, t.image_dir, t.annotation_format)
+        absent = [n for n in requested if n not in raw.landmark_names]
+        if absent:
+            log.warning("%s: validation annotations lack %s", t.val_annotations, ", ".join(absent))
+        images = [dataclasses.replace(im, points={n: im.points[n] for n in requested if n in im.points})
+                  for im in raw.images]
+        val, train = AnnotationSet(images, list(requested), raw.source), ann
+    elif t.val_fraction and t.val_fraction > 0:
+        if len(ann) < 2:
+            log.warning("only %d annotated image: training without validation", len(ann))
+            train = ann
+        else:
+            train, val = split_train_val(ann, t.val_fraction, t.seed)
+    else:
+        train = ann
+    empty = sum(1 for im in train.images if not im.points)
+    if empty:
+        log.warning("%d training images have none of the landmarks %s (kept, weight 0)",
+                    empty, ", ".join(requested))
+    return train, val, requested
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name, dist_name in (("torch", "torch"), ("timm", "timm"), ("monai", "monai"),
+                            ("numpy", "numpy"), ("cephmark", "cephmark"),
+                            ("opencv", "opencv-python-headless")):
+        try:
+            out[name] = metadata.version(dist_name)
+        except metadata.PackageNotFoundError:
+            mod = sys.modules.get(name if name != "opencv" else "cv2")
+            out[name] = str(getattr(mod, "__version__", "unknown"))
+    return out
+
+
+def _save(obj: dict, path: Path) -> None:
+    save_atomic(obj, path)
+    path.chmod(FILE_MODE)  # save_atomic's temporary file is created 0600
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+# -- trainer ----------------------------------------------------------------------------
+class _Trainer:
+    def __init__(self, cfg: CephConfig, info: distributed.DistInfo, device: torch.device,
+                 callback: Callable[[dict], None] | None, stop: threading.Event | None) -> None:
+        self.cfg, self.info, self.device = cfg, info, device
+        self.callback, self.stop = callback, stop
+        self.t = cfg.train
+        self.n = int(cfg.preprocess.image_size)
+        self.output = Path(self.t.output)
+        self.history: list[dict] = []
+        self.state = {"best_key": None, "best_epoch": None, "best_monitor": None, "bad_epochs": 0}
+
+    # -- setup ----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        t, cfg = self.t, self.cfg
+        if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0:
+            raise ValueError(f"epochs ({t.epochs}), batch size ({t.batch_size}) and lr ({t.lr}) "
+                             "must be positive")
+        set_deterministic(t.deterministic)
+        seed_all(t.seed)  # fresh heads: same initial weights on every rank
+        self.train_set, self.val_set, requested = load_annotation_sets(cfg)
+        setup = build_model(cfg, requested)
+        self.setup = setup
+        self.names = setup.names
+        self.model = setup.model.to(self.device)
+        self.forward = TrainingForward(self.model)
+        codec = HeatmapCodec(sigma=cfg.codec.sigma(self.n), blur_kernel=cfg.codec.blur_kernel)
+        self.codec = codec
+        self.loss_fn = HeatmapLoss(codec, foreground_weight=t.foreground_weight)
+
+        cache = ImageCache(self.n, t.cache_dir)
+        self.train_ds = LandmarkDataset(self.train_set, self.names, cfg, train=True, cache=cache)
+        self.val_ds = (LandmarkDataset(self.val_set, self.names, cfg, train=False, cache=cache)
+                       if self.val_set is not None and len(self.val_set) and self.info.is_main else None)
+        self.generator = torch.Generator()
+        cuda = self.device.type == "cuda"
+        self.sampler = (DistributedSampler(self.train_ds, num_replicas=self.info.world_size,
+                                           rank=self.info.rank, shuffle=True, seed=t.seed)
+                        if self.info.enabled else None)
+        self.loader = DataLoader(
+            self.train_ds, batch_size=t.batch_size, shuffle=self.sampler is None,
+            sampler=self.sampler, num_workers=t.workers, generator=self.generator,
+            worker_init_fn=worker_init_fn if t.workers else None, pin_memory=cuda, drop_last=False)
+        self.val_loader = (DataLoader(self.val_ds, batch_size=t.batch_size, shuffle=False,
+                                      num_workers=t.workers, pin_memory=cuda)
+                           if self.val_ds is not None else None)
+
+        self.optimizer = torch.optim.Adam(param_groups(self.model, t.lr, t.backbone_lr_factor),
+                                          lr=t.lr, weight_decay=t.weight_decay)
+        self.schedule = LRSchedule(self.optimizer, [t.lr, t.lr * t.backbone_lr_factor],
+                                   total_iters=t.epochs * len(self.loader),
+                                   warmup_iters=t.warmup_iters, warmup_factor=t.warmup_factor,
+                                   kind=t.lr_schedule, min_factor=t.min_lr_factor)
+        self.amp = bool(t.amp)
+        self.amp_dtype = torch.float16 if cuda else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp and cuda else None
+        self.start_epoch = 0
+        if setup.resume is not None:
+            self._restore(setup.resume)
+        self.stage: int | None = None
+        self.ddp: torch.nn.Module = self.forward
+        log.info("fine-tuning %s on %d images (%d validation), N=%d, sigma=%.2f, %d epochs, "
+                 "batch %d x %d rank(s), device %s", ", ".join(self.names), len(self.train_ds),
+                 len(self.val_set) if self.val_set is not None else 0, self.n, codec.sigma,
+                 t.epochs, t.batch_size, self.info.world_size, self.device)
+
+    def _restore(self, ckpt: dict) -> None:
+        self.start_epoch = int(ckpt["epoch"])
+        self.history = [dict(h) for h in ckpt.get("history", [])]
+        self.state.update(ckpt.get("trainer", {}))
+        if "optimizer" in ckpt:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.schedule.load_state_dict(ckpt["scheduler"])
+            if self.scaler is not None and ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+        else:
+            log.warning("%s has no optimizer state (a best checkpoint?): continuing with a fresh "
+                        "optimizer; resume from last.pth for an exact continuation", self.t.resume)
+            self.schedule.step_count = self.start_epoch * len(self.loader)
+
+    def _stage_for(self, epoch: int) -> int:
+        u = self.t.unfreeze_after
+        return 2 if u is not None and epoch >= u else 1
+
+    def _set_stage(self, stage: int) -> None:
+        if stage == self.stage:
+            return
+        set_backbone_frozen(self.model, stage == 1)
+        self.ddp = distributed.wrap(self.forward, self.info, self.device)
+        if self.stage is not None:
+            log.info("stage %d: backbone %s", stage, "frozen" if stage == 1 else
+                     f"trainable at lr x {self.t.backbone_lr_factor}")
+        self.stage = stage
+
+    # -- epochs ---------------------------------------------------------------------------
+    def _seed_epoch(self, epoch: int) -> None:
+        s = epoch_seed(self.t.seed, epoch, self.info.rank)
+        seed_all(s)
+        self.train_ds.set_random_state(s)
+        self.generator.manual_seed(s)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def _train_epoch(self, epoch: int, sigma: float) -> float:
+        self.ddp.train()
+        total, count = 0.0, 0
+        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.t.epochs}", unit="batch",
+                   file=sys.stderr, disable=not self.info.is_main, dynamic_ncols=True)
+        for batch in bar:
+            x = batch["image"].to(self.device, non_blocking=True)
+            self.schedule.apply()
+            with self._autocast():
+                outs = self.ddp(x)
+            loss, _ = self.loss_fn([o.float() for o in outs], batch["xy"], batch["weight"], sigma)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
+            self.schedule.step()
+            value = float(loss.detach())
+            total += value * x.shape[0]
+            count += x.shape[0]
+            bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+        bar.close()
+        total, count = distributed.all_reduce_sum(self.info, [total, float(count)], self.device)
+        return total / max(count, 1.0)
+
+    @torch.no_grad()
+    def _validate(self, sigma: float) -> dict[str, Any]:
+        model = self.model
+        model.eval()
+        loss_sum, count = 0.0, 0
+        preds, gts, spacings = [], [], []
+        for batch in self.val_loader:
+            x = batch["image"].to(self.device)
+            with self._autocast():
+                outs = model(x, deep_supervision=True)
+                final = outs[-1].float()
+                if self.t.val_flip_test:
+                    final = 0.5 * (final + model(x.flip(-1)).float().flip(-1))
+            loss, _ = self.loss_fn([o.float() for o in outs], batch["xy"], batch["weight"], sigma)
+            loss_sum += float(loss) * x.shape[0]
+            count += x.shape[0]
+            heat = final.cpu().numpy()
+            for i in range(heat.shape[0]):
+                dec = self.codec.decode(heat[i])
+                q = dec.xy.astype(np.float64)
+                q[~dec.found] = np.nan
+                cached = Box(*batch["box"][i].tolist()).to_image(q, self.n)
+                preds.append(from_cached(cached, tuple(batch["scale"][i].tolist())))
+                gts.append(batch["gt"][i].numpy())
+                spacings.append(float(batch["spacing"][i]))
+        err_px = radial_errors(np.stack(preds), np.stack(gts))
+        err_mm = to_mm(err_px, np.array(spacings))
+        out = summarize(err_px, err_mm, DEFAULT_THRESHOLDS_MM)
+        out["val_loss"] = loss_sum / max(count, 1)
+        return out
+
+    def _select(self, row: dict) -> tuple[bool, bool]:
+        """(new best?, improved monitor for early stopping?)"""
+        if self.val_loader is not None and row.get("n", 0) > 0:
+            use_mm = row.get("n_mm", 0) == row["n"] and _finite(row.get("mre_mm"))
+            mre = row["mre_mm"] if use_mm else row["mre_px"]
+            key = [float(row.get("missed", 0)), mre if _finite(mre) else math.inf]
+            monitor = row["val_loss"]
+        else:
+            monitor = row["val_loss"] if _finite(row.get("val_loss")) else row["train_loss"]
+            key = [0.0, monitor if _finite(monitor) else math.inf]
+        best = self.state["best_key"]
+        is_best = best is None or tuple(key) < tuple(best)
+        if is_best:
+            self.state["best_key"], self.state["best_epoch"] = key, row["epoch"]
+        bm = self.state["best_monitor"]
+        improved = _finite(monitor) and (bm is None or monitor < bm)
+        if improved:
+            self.state["best_monitor"], self.state["bad_epochs"] = float(monitor), 0
+        else:
+            self.state["bad_epochs"] = int(self.state["bad_epochs"]) + 1
+        return is_best, improved
+
+    def _extras(self, epoch: int) -> dict[str, Any]:
+        cfg = self.cfg
+        return {
+            "epoch": epoch,
+            "history": [dict(h) for h in self.history],
+            "train_losses": [h["train_loss"] for h in self.history],
+            "val_losses": [h.get("val_loss", float("nan")) for h in self.history],
+            "preprocess": dataclasses.asdict(cfg.preprocess),
+            "codec": dataclasses.asdict(cfg.codec),
+            "train_config": dataclasses.asdict(cfg.train),
+            "versions": package_versions(),
+            "trainer": {k: (list(v) if isinstance(v, (list, tuple)) else v)
+                        for k, v in self.state.items()},
+            **self.setup.source,
+        }
+
+    def _write(self, epoch: int, is_best: bool) -> None:
+        extras = self._extras(epoch)
+        if is_best:
+            _save(make_checkpoint(self.model, self.names, **extras), self.best_path)
+        last = make_checkpoint(self.model, self.names, **extras,
+                               optimizer=self.optimizer.state_dict(),
+                               scheduler=self.schedule.state_dict(),
+                               scaler=self.scaler.state_dict() if self.scaler is not None else None)
+        _save(last, self.last_path)
+        write_metrics_csv(self.history, self.output / METRICS_NAME)
+        try:
+            plot_learning_curve(self.history, self.output / CURVE_NAME)
+        except Exception as exc:  # noqa: BLE001 - a plotting problem must not stop training
+            log.warning("could not draw the learning curve: %s", exc)
+
+    def _clean_stale(self) -> None:
+        for name in (self.t.checkpoint_name, LAST_NAME, METRICS_NAME, CURVE_NAME):
+            for tmp in self.output.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    # -- main -----------------------------------------------------------------------------
+    def run(self) -> FinetuneResult:
+        self._setup()
+        t = self.t
+        self.best_path = self.output / t.checkpoint_name
+        self.last_path = self.output / LAST_NAME
+        if self.info.is_main:
+            self.output.mkdir(parents=True, exist_ok=True)
+            self._clean_stale()
+        stopped_early = False
+        if self.start_epoch >= t.epochs:
+            log.info("nothing to do: %s already completed %d of %d epochs", t.resume,
+                     self.start_epoch, t.epochs)
+        for epoch in range(self.start_epoch, t.epochs):
+            started = time.perf_counter()
+            self._seed_epoch(epoch)
+            self._set_stage(self._stage_for(epoch))
+            sigma = curriculum_sigma(self.codec.sigma, t.sigma_curriculum, epoch, t.epochs)
+            train_loss = self._train_epoch(epoch, sigma)
+            decision = {"stop": False, "early": False}
+            if self.info.is_main:
+                row: dict[str, Any] = {"epoch": epoch + 1, "stage": self.stage,
+                                       "train_loss": train_loss}
+                if self.val_loader is not None:
+                    row.update(self._validate(sigma))
+                else:
+                    row.update({"val_loss": float("nan"), "mre_px": float("nan"),
+                                "mre_mm": float("nan")})
+                row.update(lr=self.optimizer.param_groups[0]["lr"],
+                           lr_backbone=self.optimizer.param_groups[1]["lr"], sigma=sigma,
+                           time_s=time.perf_counter() - started)
+                row = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                       for k, v in row.items()}
+                is_best, _ = self._select(row)
+                row["best"] = is_best
+                self.history.append(row)
+                self._write(epoch + 1, is_best)
+                log.info(summary_line(row, t.epochs))
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(f"training diverged at epoch {epoch + 1} "
+                                             f"(loss {train_loss}); try a lower --lr")
+                if self.callback is not None:
+                    self.callback(dict(row))
+                if t.patience and t.patience > 0 and self.state["bad_epochs"] >= t.patience \
+                        and epoch + 1 >= t.min_epochs:
+                    decision = {"stop": True, "early": True}
+                    log.info("early stopping: no validation-loss improvement for %d epochs",
+                             t.patience)
+                if self.stop is not None and self.stop.is_set():
+                    decision["stop"] = True
+                    log.info("stop requested: ending after epoch %d", epoch + 1)
+            distributed.barrier(self.info)
+            decision = distributed.broadcast_object(self.info, decision, self.device)
+            if decision["stop"]:
+                stopped_early = decision["early"]
+                break
+        distributed.barrier(self.info)
+        self.model.eval()
+        best_epoch = self.state.get("best_epoch")
+        if self.info.is_main and best_epoch is not None:
+            log.info("best epoch %s -> %s; last -> %s", best_epoch, self.best_path, self.last_path)
+        return FinetuneResult(checkpoint=self.best_path, last=self.last_path,
+                              history=list(self.history), landmark_names=list(self.names),
+                              best_epoch=best_epoch, stopped_early=stopped_early, model=self.model)

@@ -1,0 +1,206 @@
+"""Datastores for 2D cephalograms: safe ids, image extensions, DICOMweb for DX/CR/SC.
+
+* Ids and label tags become file names: one holding a path separator, ``..``, or a NUL byte is
+  refused (HTTP 400) before it reaches the file system.
+* Local: PNG, JPEG, DICOM (.dcm/.dicom), BMP, TIFF and NIfTI/NRRD files in the studies folder.
+* DICOMweb: series found by one QIDO search per modality (``--conf dicomweb_modalities``,
+  default DX,CR,SC) instead of MONAI Label's CT filter. Final labels go back to the server as
+  DICOM SEG when dcmqi's ``itkimage2segimage`` is on PATH (nothing is downloaded); otherwise they
+  are kept in the local cache, with a warning.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from typing import Any, Dict, List, Optional
+
+from fastapi import HTTPException
+from pydicom.dataset import Dataset
+
+from monailabel.datastore.dicom import DICOMWebDatastore
+from monailabel.datastore.local import LocalDatastore
+from monailabel.interfaces.datastore import DefaultLabelTag
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = ["*.png", "*.jpg", "*.jpeg", "*.dcm", "*.dicom", "*.bmp", "*.tif", "*.tiff",
+                    "*.nii.gz", "*.nii", "*.nrrd"]
+IMAGE_EXTENSIONS = IMAGE_EXTENSIONS + [e.upper() for e in IMAGE_EXTENSIONS]
+
+
+def unsafe_reason(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "empty"
+    if "/" in value or "\\" in value:
+        return "contains a path separator"
+    if value in (".", "..") or value.startswith(".."):
+        return "is a relative path"
+    if "\x00" in value:
+        return "contains a NUL byte"
+    return None
+
+
+def check_id(value: Any, what: str = "image id") -> str:
+    """``value`` if it is safe as a datastore id / file name, else HTTP 400."""
+    reason = unsafe_reason(value)
+    if reason:
+        raise HTTPException(status_code=400, detail=f"refused {what} {value!r}: it {reason}")
+    return value
+
+
+class FreshMixin:
+    """Re-read ``datastore_v2.json`` when the file changed before answering or writing (a cheap
+    mtime check): batch inference, scoring and training run in child processes that write it,
+    and the server must neither show stale state nor overwrite their entries."""
+
+    def _fresh(self) -> None:
+        self._init_from_datastore_file()
+
+    def json(self):
+        self._fresh()
+        return super().json()
+
+    def status(self) -> Dict[str, Any]:
+        self._fresh()
+        return super().status()
+
+    def list_images(self) -> List[str]:
+        self._fresh()
+        return super().list_images()
+
+    def get_labeled_images(self, label_tag: Optional[str] = None, labels: Optional[List[str]] = None) -> List[str]:
+        self._fresh()
+        return super().get_labeled_images(label_tag, labels)
+
+    def get_unlabeled_images(self, label_tag: Optional[str] = None, labels: Optional[List[str]] = None) -> List[str]:
+        self._fresh()
+        return super().get_unlabeled_images(label_tag, labels)
+
+    def get_image_info(self, image_id: str) -> Dict[str, Any]:
+        self._fresh()
+        return super().get_image_info(image_id)
+
+    def get_label_info(self, label_id: str, label_tag: str) -> Dict[str, Any]:
+        self._fresh()
+        return super().get_label_info(label_id, label_tag)
+
+    def update_image_info(self, image_id: str, info: Dict[str, Any]) -> None:
+        self._fresh()
+        return super().update_image_info(image_id, info)
+
+    def update_label_info(self, label_id: str, label_tag: str, info: Dict[str, Any]) -> None:
+        self._fresh()
+        return super().update_label_info(label_id, label_tag, info)
+
+
+class SafeLocalDatastore(FreshMixin, LocalDatastore):
+    """MONAI Label's local datastore with id/tag checks on every write."""
+
+    def add_image(self, image_id: str, image_filename: str, image_info: Dict[str, Any]) -> str:
+        if image_id:
+            check_id(image_id)
+        self._fresh()
+        return super().add_image(image_id, image_filename, image_info)
+
+    def remove_image(self, image_id: str) -> None:
+        check_id(image_id)
+        return super().remove_image(image_id)
+
+    def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: Dict[str, Any]) -> str:
+        check_id(image_id)
+        check_id(label_tag, "label tag")
+        self._fresh()
+        return super().save_label(image_id, label_filename, label_tag, label_info)
+
+    def remove_label(self, label_id: str, label_tag: str) -> None:
+        check_id(label_id, "label id")
+        check_id(label_tag, "label tag")
+        return super().remove_label(label_id, label_tag)
+
+    def get_label_uri(self, label_id: str, label_tag: str) -> str:
+        if unsafe_reason(label_id) or unsafe_reason(label_tag):
+            return ""
+        return super().get_label_uri(label_id, label_tag)
+
+
+def has_seg_tool() -> bool:
+    return shutil.which("itkimage2segimage") is not None
+
+
+class CephDICOMWebDatastore(FreshMixin, DICOMWebDatastore):
+    """DICOMweb series of 2D radiographs (one instance each)."""
+
+    def __init__(self, *args, modalities: List[str], list_ttl: float = 10.0, **kwargs) -> None:
+        self._modalities = list(modalities)
+        self._list_ttl = list_ttl
+        self._list_cache: tuple[float, List[str]] | None = None
+        super().__init__(*args, **kwargs)
+
+    # -- listing ----------------------------------------------------------------------
+    def list_images(self) -> List[str]:
+        now = time.monotonic()
+        if self._list_cache and now - self._list_cache[0] < self._list_ttl:
+            return list(self._list_cache[1])
+        series: List[str] = []
+        for modality in self._modalities:
+            for ds in self._client.search_for_series(search_filters={"Modality": modality}):
+                uid = str(Dataset.from_json(ds)["SeriesInstanceUID"].value)
+                if uid not in series:
+                    series.append(uid)
+        self._list_cache = (now, series)
+        return list(series)
+
+    def _local_final(self) -> List[str]:
+        return LocalDatastore.get_labeled_images(self)
+
+    def get_labeled_images(self, label_tag: Optional[str] = None, labels: Optional[List[str]] = None) -> List[str]:
+        local = [i for i in self._local_final() if i in self.list_images()]
+        try:
+            remote = super().get_labeled_images(label_tag, labels)
+        except Exception as exc:  # a server without SEG search support
+            logger.warning("DICOMweb: cannot list SEG series: %s", exc)
+            remote = []
+        return sorted(set(local) | set(remote))
+
+    def get_unlabeled_images(self, label_tag: Optional[str] = None, labels: Optional[List[str]] = None) -> List[str]:
+        labeled = set(self.get_labeled_images(label_tag, labels))
+        return [s for s in self.list_images() if s not in labeled]
+
+    def status(self) -> Dict[str, Any]:
+        images = self.list_images()
+        labeled = self.get_labeled_images()
+        return {"total": len(images), "completed": len(labeled), "label_tags": {}}
+
+    # -- images and labels ------------------------------------------------------------
+    def get_image_uri(self, image_id: str) -> str:
+        check_id(image_id)
+        return super().get_image_uri(image_id)
+
+    def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
+        if unsafe_reason(label_id) or unsafe_reason(label_tag):
+            return ""
+        if label_tag != DefaultLabelTag.FINAL or LocalDatastore.get_label_uri(self, label_id, label_tag):
+            return LocalDatastore.get_label_uri(self, label_id, label_tag)
+        return super().get_label_uri(label_id, label_tag, image_id)
+
+    def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: Dict[str, Any],
+                   label_id: str = "") -> str:
+        check_id(image_id)
+        check_id(label_tag, "label tag")
+        if label_tag == DefaultLabelTag.FINAL and not has_seg_tool():
+            logger.warning("DICOMweb: itkimage2segimage (dcmqi) is not on PATH: the final label of %s is "
+                           "kept in the local cache only, not uploaded as DICOM SEG", image_id)
+            self.get_image_uri(image_id)  # the series must be in the cache
+            return LocalDatastore.save_label(self, image_id, label_filename, label_tag, label_info)
+        return super().save_label(image_id, label_filename, label_tag, label_info, label_id)
+
+    def datalist(self, full_path=True) -> List[Dict[str, Any]]:
+        # MONAI Label's sync deletes cached final labels that have no SEG on the server: only
+        # run it when labels are uploaded as SEG at all
+        if has_seg_tool():
+            try:
+                self._download_labeled_data()
+            except Exception as exc:
+                logger.warning("DICOMweb: cannot fetch SEG labels: %s", exc)
+        return LocalDatastore.datalist(self, full_path)

@@ -1,0 +1,118 @@
+"""The infer tasks: landmarks -> disc label map (or Slicer markups) + coordinates JSON."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from typing import Any
+
+from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
+
+from cephmark.app import (label_names, load_app_image, predict_with_uncertainty, render_discs, to_markups,
+                          write_label_map, write_markups)
+from cephmark.app.labelmap import default_disc_radius
+from cephmark.inference.results import ruler_mm_per_px
+from cephmark.landmarks import RULER, RULER_DISTANCE_MM
+
+from .models import ModelSource
+
+logger = logging.getLogger(__name__)
+
+RESULT_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png")
+
+
+def _flag(value: Any, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
+
+
+class LandmarkInferTask(InferTask):
+    """``cephalometric`` (the CL-Detection 38 landmarks) or ``calibration`` (ruler p1/p2 -> mm/px)."""
+
+    def __init__(self, name: str, source: ModelSource, description: str, disc_radius: float = 0.0) -> None:
+        super().__init__(
+            type=InferType.SEGMENTATION, labels=None, dimension=2, description=description,
+            config={"markups": False, "flip_test": True, "disc_radius": float(disc_radius),
+                    "result_extension": ".nii.gz"},
+        )
+        self.name = name
+        self.source = source
+
+    def is_valid(self) -> bool:
+        return self.source.path() is not None
+
+    def get_path(self, validate: bool = True):
+        p = self.source.path()
+        return str(p) if p else None
+
+    def info(self) -> dict[str, Any]:
+        d = super().info()
+        names = self.source.names() if self.is_valid() else []
+        d["labels"] = label_names(names)
+        cur = self.source.current()
+        d["model"] = {"path": str(cur[0]), "origin": cur[1]} if cur else None
+        return d
+
+    def __call__(self, request: dict) -> tuple[str, dict]:
+        t0 = time.time()
+        image = request.get("image")
+        if not isinstance(image, str):
+            raise ValueError("only image files are supported as input (got an in-memory array)")
+        app_image = load_app_image(image)
+        t1 = time.time()
+        predictor, model = self.source.get()
+        names = list(predictor.landmark_names)
+        if self.name == "calibration" and not set(RULER) <= set(names):
+            raise ValueError(f"the calibration model {model['path']} has no {'/'.join(RULER)} landmarks "
+                             f"(it has {', '.join(names[:8])}{'...' if len(names) > 8 else ''})")
+        flip = request.get("flip_test")
+        result, unc = predict_with_uncertainty(predictor, app_image.ceph,
+                                               None if flip is None else _flag(flip, True))
+        t2 = time.time()
+        result.image = str(request.get("_image_id") or os.path.basename(image))
+        geometry = app_image.geometry
+        radius = float(request.get("disc_radius") or 0) or default_disc_radius(result.width, result.height)
+        out: dict[str, Any] = result.to_dict()
+        if self.name == "calibration":
+            mm_per_px = ruler_mm_per_px(result)
+            a, b = result.point(RULER[0]), result.point(RULER[1])
+            out["ruler"] = {
+                "mm_per_px": mm_per_px, "distance_mm": RULER_DISTANCE_MM,
+                "distance_px": (RULER_DISTANCE_MM / mm_per_px) if mm_per_px else None,
+                "p1": [a.x, a.y] if a.found else None, "p2": [b.x, b.y] if b.found else None,
+            }
+            out["mm_per_px"], out["mm_per_px_source"] = mm_per_px, "ruler" if mm_per_px else None
+        else:
+            out["mm_per_px"], out["mm_per_px_source"] = result.spacing_mm, result.spacing_source
+        out.update({
+            "model": model["name"], "model_path": model["path"], "model_origin": model["origin"],
+            "model_key": model["key"], "label_names": label_names(names), "disc_radius": radius,
+            "uncertainty": unc.to_dict(), "geometry": geometry.to_dict(),
+        })
+        if _flag(request.get("markups")):
+            doc = to_markups(result, geometry, name=f"cephmark-{self.name}")
+            fd, path = tempfile.mkstemp(suffix=".mrk.json", prefix=f"{self.name}_")
+            os.close(fd)
+            write_markups(doc, path)
+            out["markups"] = doc
+            out["result_format"] = "markups"
+        else:
+            ext = str(request.get("result_extension") or ".nii.gz")
+            if ext not in RESULT_EXTENSIONS:
+                raise ValueError(f"result_extension {ext!r} not supported; use one of {', '.join(RESULT_EXTENSIONS)}")
+            dtype = request.get("result_dtype")
+            points = [(lm.x, lm.y) if lm.found else None for lm in result.landmarks]
+            label = render_discs(points, result.width, result.height, radius,
+                                 dtype=None if not dtype else str(dtype))
+            fd, path = tempfile.mkstemp(suffix=ext, prefix=f"{self.name}_")
+            os.close(fd)
+            write_label_map(label, geometry, path, compress=_flag(request.get("result_compress"), True))
+            out["result_format"] = "label_map"
+        t3 = time.time()
+        out["latencies"] = {"pre": round(t1 - t0, 3), "infer": round(t2 - t1, 3), "post": round(t3 - t2, 3),
+                            "total": round(t3 - t0, 3)}
+        return path, out

@@ -1,0 +1,163 @@
+"""Which checkpoint a task uses, a predictor cached per checkpoint file, and publishing.
+
+The model of a task is, in this order: the one its train task published
+(``<model_dir>/<task>.pth``, unless ``--conf use_published false``), the one given with
+``--conf``, the bundled starter model (cephalometric only). The predictor is rebuilt when the
+chosen file changes (path, inode, size or mtime), so a newly published model is used on the
+next request. Publishing copies to a temporary file in ``model_dir`` and renames it over the
+old one, so a reader never sees a partial file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from cephmark.config import CephConfig
+from cephmark.inference import LandmarkPredictor
+
+logger = logging.getLogger(__name__)
+
+
+def bundled_model() -> Path | None:
+    try:
+        from cephmark.weights import default_checkpoint
+
+        return Path(default_checkpoint())
+    except (FileNotFoundError, ImportError):
+        return None
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain JSON: non-finite floats (NaN metrics of a run without mm) become None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def file_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+class ModelSource:
+    def __init__(self, name: str, model_dir: Path, configured: Path | None, use_published: bool,
+                 make_config: Callable[[], CephConfig], overrides: dict[str, Any],
+                 bundled_fallback: bool = False) -> None:
+        self.name = name
+        self.model_dir = Path(model_dir)
+        self.configured = configured
+        self.use_published = use_published
+        self.bundled_fallback = bundled_fallback
+        self.make_config = make_config
+        self.overrides = dict(overrides)
+        self._lock = threading.RLock()
+        self._cached: tuple[str, LandmarkPredictor] | None = None
+
+    # -- paths ------------------------------------------------------------------------
+    @property
+    def published_path(self) -> Path:
+        return self.model_dir / f"{self.name}.pth"
+
+    @property
+    def stats_path(self) -> Path:
+        return self.model_dir / f"{self.name}.train.json"
+
+    def base_path(self) -> Path | None:
+        """The model given with --conf (or bundled): what training starts from."""
+        if self.configured is not None:
+            return self.configured
+        return bundled_model() if self.bundled_fallback else None
+
+    def current(self) -> tuple[Path, str] | None:
+        """(checkpoint, origin) the next request will use, None when there is none."""
+        if self.use_published and self.published_path.is_file():
+            return self.published_path, "published"
+        if self.configured is not None and self.configured.is_file():
+            return self.configured, "configured"
+        if self.bundled_fallback:
+            b = bundled_model()
+            if b is not None:
+                return b, "bundled"
+        return None
+
+    def path(self) -> Path | None:
+        cur = self.current()
+        return cur[0] if cur else None
+
+    # -- predictor --------------------------------------------------------------------
+    def get(self) -> tuple[LandmarkPredictor, dict[str, Any]]:
+        """The predictor for the current checkpoint (rebuilt when the file changed) + model info."""
+        with self._lock:
+            cur = self.current()
+            if cur is None:
+                raise FileNotFoundError(self.missing_message())
+            path, origin = cur
+            key = file_key(path)
+            if self._cached is None or self._cached[0] != key:
+                logger.info("%s: loading model %s (%s)", self.name, path, origin)
+                predictor = LandmarkPredictor(str(path), self.make_config(), self.overrides)
+                self._cached = (key, predictor)
+            predictor = self._cached[1]
+            info = {"name": self.name, "path": str(path), "origin": origin, "key": key,
+                    "mtime": path.stat().st_mtime, "landmarks": list(predictor.landmark_names),
+                    "image_size": predictor.config.preprocess.image_size}
+            return predictor, info
+
+    def names(self) -> list[str]:
+        try:
+            return list(self.get()[0].landmark_names)
+        except Exception as exc:  # a broken file must not break /info
+            logger.warning("%s: cannot load model: %s", self.name, exc)
+            return []
+
+    def key(self) -> str | None:
+        cur = self.current()
+        return file_key(cur[0]) if cur else None
+
+    def missing_message(self) -> str:
+        if self.name == "calibration":
+            return ("no calibration model yet: train the 'calibration' task on images labelled with "
+                    "p1 and p2, or start the server with --conf calibration_model PATH")
+        return ("no cephalometric model: start the server with --conf cldetection_model PATH "
+                "(the bundled starter model is not installed)")
+
+    # -- publishing -------------------------------------------------------------------
+    def publish(self, checkpoint: str | Path, stats: dict[str, Any] | None = None) -> Path:
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        target = self.published_path
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.model_dir)
+        try:
+            with os.fdopen(fd, "wb") as dst, open(checkpoint, "rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if stats is not None:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.stats_path.name}.", dir=self.model_dir)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(json_safe(stats), fh, indent=2)
+            os.replace(tmp, self.stats_path)
+        logger.info("%s: published %s", self.name, target)
+        return target
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            return json_safe(json.loads(self.stats_path.read_text()))
+        except (OSError, ValueError):
+            return {}

@@ -1,0 +1,204 @@
+"""The train tasks: fine-tune from the datastore's final labels and publish the new model.
+
+A task reads every image with a ``final`` label, turns the label (disc label map or markups
+list) into landmark points, writes them as ``image,landmark,x,y,spacing_mm`` CSV and calls
+``cephmark.training.finetune`` (the same code and options as ``cephmark finetune``: two stages,
+GPU when present). The result is copied atomically over ``<model_dir>/<task>.pth``, which the
+infer task of the same name picks up on its next request. MONAI Label runs training in a
+child process; infer requests keep being answered meanwhile.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import cv2
+import torch
+from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
+from monailabel.interfaces.tasks.train import TrainTask
+
+from cephmark.app import TrainingImage, label_points, load_app_image, write_points_csv
+from cephmark.app.options import config_updates
+from cephmark.io import is_dicom
+from cephmark.landmarks import RULER
+
+from .models import ModelSource, json_safe
+from .options import AppOptions
+
+logger = logging.getLogger(__name__)
+
+# request keys MONAI Label clients add that are no training options
+IGNORED = {"model", "local_rank", "gpus", "multi_gpu", "client_id", "bundle_path", "dataset",
+           "max_workers", "logging", "run_id", "name", "train_ds", "val_ds", "pretrained", "val_split"}
+READABLE = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
+
+
+class LandmarkTrainTask(TrainTask):
+    def __init__(self, name: str, source: ModelSource, options: AppOptions,
+                 fixed_landmarks: Sequence[str] | None = None,
+                 default_names: Callable[[], list[str]] | None = None, description: str = "") -> None:
+        super().__init__(description or f"Fine-tune the {name} model on the final labels")
+        self.name = name
+        self.source = source
+        self.options = options
+        self.fixed_landmarks = list(fixed_landmarks) if fixed_landmarks else None
+        self.default_names = default_names or source.names
+
+    def config(self) -> dict[str, Any]:
+        cfg = self.options.base_config()
+        t = cfg.train
+        return {
+            "epochs": t.epochs, "image_size": cfg.preprocess.image_size, "batch_size": t.batch_size,
+            "lr": t.lr, "unfreeze_after": t.unfreeze_after, "patience": t.patience,
+            "landmarks": ",".join(self.fixed_landmarks or t.landmarks or []), "device": t.device,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return self.source.stats()
+
+    # -- data -------------------------------------------------------------------------
+    def collect(self, datastore: Datastore, work: Path) -> tuple[list[TrainingImage], dict[str, str]]:
+        datastore.datalist()  # lets a DICOMweb datastore fetch labels first
+        items: list[TrainingImage] = []
+        problems: dict[str, str] = {}
+        defaults = None
+        for image_id in sorted(datastore.get_labeled_images()):
+            try:
+                label_uri = datastore.get_label_uri(image_id, DefaultLabelTag.FINAL)
+                if not label_uri:
+                    raise FileNotFoundError("final label file not found")
+                info = datastore.get_label_info(image_id, DefaultLabelTag.FINAL) or {}
+                mapping = info.get("label_info") or info.get("label_names") or \
+                    (info.get("params") or {}).get("label_names")
+                if not mapping and defaults is None:
+                    defaults = self.default_names()
+                app_image = load_app_image(datastore.get_image_uri(image_id))
+                points = label_points(label_uri, app_image.geometry, mapping, defaults or [])
+                w, h = app_image.ceph.width, app_image.ceph.height
+                outside = [n for n, (x, y) in points.items()
+                           if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5)]
+                if outside:
+                    logger.warning("%s: %s: ignoring landmark(s) outside the image: %s", self.name, image_id,
+                                   ", ".join(outside))
+                    points = {n: p for n, p in points.items() if n not in outside}
+                if not points:
+                    raise ValueError("the label holds no landmarks")
+                src = app_image.pixel_source
+                if not (src.lower().endswith(READABLE) or is_dicom(src)):
+                    src = str(work / "images" / f"{image_id}.png")
+                    Path(src).parent.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(src, cv2.cvtColor(app_image.ceph.pixels, cv2.COLOR_RGB2BGR))
+                items.append(TrainingImage(src, points, app_image.ceph.spacing_mm, image_id))
+            except Exception as exc:
+                logger.warning("%s: skipping %s: %s", self.name, image_id, exc)
+                problems[image_id] = str(exc)
+        return items, problems
+
+    def landmarks(self, cfg_landmarks: list[str] | None, items: list[TrainingImage]) -> list[str]:
+        if self.fixed_landmarks:
+            wanted = self.fixed_landmarks
+        elif cfg_landmarks:
+            wanted = list(cfg_landmarks)
+        else:
+            seen = {n for it in items for n in it.points}
+            order = [n for n in self.default_names() if n in seen]
+            wanted = order + sorted(seen - set(order))
+        present = {n for it in items for n in it.points}
+        missing = [n for n in wanted if n not in present]
+        if missing:
+            raise ValueError(f"{self.name}: no final label has landmark(s) {', '.join(missing)}")
+        return wanted
+
+    # -- run --------------------------------------------------------------------------
+    def __call__(self, request: dict, datastore: Datastore):
+        start = time.time()
+        cfg = self.options.base_config()
+        params = {k: v for k, v in request.items() if k not in IGNORED and v is not None and v != ""}
+        device = params.pop("device", None)
+        if self.fixed_landmarks:
+            params.pop("landmarks", None)
+        updates, unknown = config_updates(params, prefer="train", cfg=cfg)
+        if unknown:
+            logger.warning("%s: ignoring unknown train option(s): %s", self.name, ", ".join(unknown))
+        cfg.update(updates)
+        if device:
+            dev = str(device)
+            cfg.train.device = "cpu" if dev.startswith("cuda") and not torch.cuda.is_available() else dev
+        base = self.source.base_path()
+        if base is None:
+            raise FileNotFoundError(f"{self.name}: no base model to fine-tune: start the server with "
+                                    "--conf cldetection_model PATH")
+
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        work = self.options.model_dir / "runs" / self.name / stamp
+        work.mkdir(parents=True, exist_ok=True)
+        items, problems = self.collect(datastore, work)
+        if not items:
+            raise ValueError(f"{self.name}: no usable final labels in the datastore"
+                             + (f" ({len(problems)} skipped: {problems})" if problems else ""))
+        names = self.landmarks(cfg.train.landmarks, items)
+        csv_path = write_points_csv(items, work / "annotations.csv", names)
+        cfg.update({"train.annotations": str(csv_path), "train.image_dir": str(work),
+                    "train.annotation_format": "csv", "train.landmarks": names,
+                    "train.cldetection_model": str(base), "train.output": str(work / "output")})
+        logger.info("%s: fine-tuning %s on %d image(s), landmarks %s, %d epoch(s), image size %d, device %s",
+                    self.name, base, len(items), ",".join(names), cfg.train.epochs,
+                    cfg.preprocess.image_size, cfg.train.device)
+
+        tracker = _Tracker(self.options, self.name) if self.options.tracking else None
+        from cephmark.training import finetune
+
+        result = finetune(cfg, callback=_Progress(self.name, tracker))
+        history = list(getattr(result, "history", []) or [])
+        stats = {
+            "model": self.name, "published": datetime.now().isoformat(timespec="seconds"),
+            "base_model": str(base), "images": len(items), "skipped": problems,
+            "landmarks": list(getattr(result, "landmark_names", names) or names),
+            "epochs": len(history) or cfg.train.epochs, "image_size": cfg.preprocess.image_size,
+            "device": cfg.train.device, "run_dir": str(work), "checkpoint": str(result.checkpoint),
+            "last": str(getattr(result, "last", "")), "history": history[-50:],
+            "total_time": round(time.time() - start, 1),
+        }
+        stats["published_path"] = str(self.source.publish(result.checkpoint, stats))
+        if tracker:
+            tracker.close()
+        return json_safe(stats)
+
+
+class _Progress:
+    """Progress callback: logs each report (the child process's output becomes the task log)."""
+
+    def __init__(self, name: str, tracker: "_Tracker | None") -> None:
+        self.name, self.tracker = name, tracker
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        report = args[0] if len(args) == 1 and not kwargs else (kwargs or list(args))
+        logger.info("%s: %s", self.name, report)
+        if self.tracker and isinstance(report, dict):
+            self.tracker.log(report)
+
+
+class _Tracker:
+    """Optional MLflow logging (``--conf tracking true``); off by default."""
+
+    def __init__(self, options: AppOptions, name: str) -> None:
+        import mlflow  # only when asked for
+
+        if options.tracking_uri:
+            mlflow.set_tracking_uri(options.tracking_uri)
+        mlflow.set_experiment(f"cephmark-{name}")
+        self.mlflow = mlflow
+        self.run = mlflow.start_run()
+        self.step = 0
+
+    def log(self, report: dict) -> None:
+        metrics = {k: float(v) for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if metrics:
+            self.mlflow.log_metrics(metrics, step=int(report.get("epoch", self.step)))
+        self.step += 1
+
+    def close(self) -> None:
+        self.mlflow.end_run()

@@ -1,0 +1,223 @@
+"""cephmark's MONAI Label app: cephalometric landmarks for 3D Slicer and OHIF.
+
+    python -m monailabel.main start_server --app monailabel_app --studies IMAGES_OR_DICOMWEB_URL \
+        --conf models all --conf cldetection_model model_pretrained_on_train_and_val.pth
+
+Tasks (``--conf models``: ``all`` or a comma list):
+
+* infer ``cephalometric``: the CL-Detection 2023 model's 38 landmarks; infer ``calibration``: the
+  fine-tuned ruler model (p1/p2) with mm/px = 10 / |p1 - p2|. Both return a disc label map
+  (value = landmark index + 1, ``label_names``) or, with ``markups: true``, a Slicer point list,
+  and the coordinates (px, mm, scores, found, mm/px) in the JSON;
+* train ``cephalometric`` / ``calibration``: fine-tune on the final labels, publish to the
+  model dir; the infer task of the same name uses it from its next request;
+* strategy ``uncertainty`` and scoring ``uncertainty``: plain-vs-mirrored landmark disagreement.
+
+See docs/monailabel.md for the options and the 3D Slicer workflow.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import tempfile
+import time
+from typing import Any, Callable, Dict
+
+from dicomweb_client import DICOMwebClient
+from dicomweb_client.session_utils import create_session_from_user_pass
+from fastapi import HTTPException
+
+from monailabel.config import settings
+from monailabel.datastore.dicom import DICOMwebClientX
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.datastore import Datastore
+from monailabel.interfaces.exception import MONAILabelException
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.scoring import ScoringMethod
+from monailabel.interfaces.tasks.strategy import Strategy
+from monailabel.interfaces.tasks.train import TrainTask
+from monailabel.tasks.activelearning.first import First
+from monailabel.tasks.activelearning.random import Random
+
+import cephmark
+from cephmark.landmarks import RULER
+from lib.activelearning import INFO_KEY, UncertaintyCache, UncertaintyScoring, UncertaintyStrategy, store
+from lib.datastore import IMAGE_EXTENSIONS, CephDICOMWebDatastore, SafeLocalDatastore, unsafe_reason
+from lib.infer import LandmarkInferTask
+from lib.models import ModelSource
+from lib.options import AppOptions
+from lib.train import LandmarkTrainTask
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTIONS = {
+    "cephalometric": "CL-Detection 2023 model: 38 cephalometric landmarks as discs (value = index + 1)",
+    "calibration": "Ruler marks p1/p2 (fine-tuned model): mm per pixel = 10 / |p1 - p2|",
+}
+
+
+class CephMarkApp(MONAILabelApp):
+    def __init__(self, app_dir: str, studies: str, conf: Dict[str, str]):
+        self.options = AppOptions.from_conf(app_dir, conf or {})
+        # experiment tracking only when asked for (--conf tracking true)
+        settings.MONAI_LABEL_TRACKING_ENABLED = self.options.tracking
+        overrides = self.options.infer_overrides()
+        self.sources: Dict[str, ModelSource] = {}
+        for name in self.options.models:
+            self.sources[name] = ModelSource(
+                name, self.options.model_dir,
+                self.options.cldetection_model if name == "cephalometric" else self.options.calibration_model,
+                self.options.use_published, self.options.base_config, overrides,
+                bundled_fallback=(name == "cephalometric"),
+            )
+        primary = self.sources.get("cephalometric") or next(iter(self.sources.values()))
+        self.uncertainty = UncertaintyCache(primary)
+        logger.info("cephmark app: models %s, model dir %s", ", ".join(self.options.models), self.options.model_dir)
+        super().__init__(app_dir=app_dir, studies=studies, conf=conf, name="cephmark",
+                         description="Cephalometric landmark detection (CL-Detection 2023 model)",
+                         version=cephmark.__version__, labels=None)
+
+    # -- datastores -------------------------------------------------------------------
+    def init_datastore(self) -> Datastore:
+        if self.studies.startswith(("http://", "https://")):
+            self.studies = self.studies.rstrip("/").strip()
+            return self.init_remote_datastore()
+        logger.info("Init local datastore: %s", self.studies)
+        return SafeLocalDatastore(
+            self.studies, extensions=IMAGE_EXTENSIONS,
+            auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
+            read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
+        )
+
+    def _init_dicomweb_datastore(self) -> Datastore:
+        logger.info("Using DICOMweb: %s (modalities %s)", self.studies, ",".join(self.options.dicomweb_modalities))
+        user = settings.MONAI_LABEL_DATASTORE_USERNAME or settings.MONAI_LABEL_DICOMWEB_USERNAME
+        password = settings.MONAI_LABEL_DATASTORE_PASSWORD or settings.MONAI_LABEL_DICOMWEB_PASSWORD
+        if "googleapis.com" in self.studies:
+            from dicomweb_client.ext.gcp.session_utils import create_session_from_gcp_credentials
+
+            client: DICOMwebClient = DICOMwebClient(url=self.studies, session=create_session_from_gcp_credentials())
+        else:
+            session = create_session_from_user_pass(user, password) if user and password else None
+            client = DICOMwebClientX(
+                url=self.studies, session=session,
+                qido_url_prefix=settings.MONAI_LABEL_QIDO_PREFIX,
+                wado_url_prefix=settings.MONAI_LABEL_WADO_PREFIX,
+                stow_url_prefix=settings.MONAI_LABEL_STOW_PREFIX,
+            )
+        cache_path = (settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or settings.MONAI_LABEL_DATASTORE_CACHE_PATH or "").strip()
+        return CephDICOMWebDatastore(
+            client=client, search_filter={"Modality": ",".join(self.options.dicomweb_modalities)},
+            cache_path=cache_path or None, fetch_by_frame=settings.MONAI_LABEL_DICOMWEB_FETCH_BY_FRAME,
+            convert_to_nifti=settings.MONAI_LABEL_DICOMWEB_CONVERT_TO_NIFTI,
+            modalities=self.options.dicomweb_modalities,
+        )
+
+    def _download_dcmqi_tools(self):
+        # MONAI Label downloads dcmqi from GitHub here; this app never downloads anything at start
+        logger.info("dcmqi download skipped (offline); put itkimage2segimage on PATH to upload SEG labels")
+
+    # -- tasks ------------------------------------------------------------------------
+    def init_infers(self) -> Dict[str, InferTask]:
+        return {name: LandmarkInferTask(name, src, DESCRIPTIONS[name], self.options.disc_radius)
+                for name, src in self.sources.items()}
+
+    def init_trainers(self) -> Dict[str, TrainTask]:
+        tasks: Dict[str, TrainTask] = {}
+        ceph = self.sources.get("cephalometric")
+        for name, src in self.sources.items():
+            if name == "calibration":
+                def names(src=src) -> list:
+                    return src.names() or list(RULER)
+                tasks[name] = LandmarkTrainTask(name, src, self.options, fixed_landmarks=RULER, default_names=names,
+                                                description="Fine-tune the ruler model (p1, p2) on the final labels")
+            else:
+                tasks[name] = LandmarkTrainTask(name, src, self.options, default_names=(ceph or src).names,
+                                                description="Fine-tune the cephalometric model on the final labels")
+        return tasks
+
+    def init_strategies(self) -> Dict[str, Strategy]:
+        return {"uncertainty": UncertaintyStrategy(self.uncertainty), "random": Random(), "first": First()}
+
+    def init_scoring_methods(self) -> Dict[str, ScoringMethod]:
+        return {"uncertainty": UncertaintyScoring(self.uncertainty)}
+
+    def info(self):
+        meta = super().info()
+        meta["cephmark"] = {
+            "version": cephmark.__version__, "model_dir": str(self.options.model_dir),
+            "models": {n: (lambda c: {"path": str(c[0]), "origin": c[1]} if c else None)(s.current())
+                       for n, s in self.sources.items()},
+            "uncertainty_info_key": INFO_KEY,
+        }
+        return meta
+
+    # -- requests ---------------------------------------------------------------------
+    def _allowed_path(self, image: str) -> bool:
+        """An absolute path the server itself created: an uploaded file or a session image."""
+        if not os.path.isabs(image) or os.path.normpath(image) != image or not os.path.exists(image):
+            return False
+        parent = os.path.dirname(image)
+        session_root = settings.MONAI_LABEL_SESSION_PATH.strip() or os.path.join(
+            pathlib.Path.home(), ".cache", "monailabel", "sessions")
+        return parent == tempfile.gettempdir() or os.path.commonpath(
+            [os.path.realpath(image), os.path.realpath(session_root)]) == os.path.realpath(session_root)
+
+    def _check_image(self, image: str, datastore: Datastore) -> None:
+        reason = unsafe_reason(image)
+        if reason is None:
+            if image not in datastore.list_images():
+                raise HTTPException(status_code=404, detail=f"image {image!r} is not in the datastore")
+            return
+        if not self._allowed_path(image):
+            raise HTTPException(status_code=400, detail=f"refused image {image!r}: it {reason}; "
+                                                        "give a datastore image id or upload the file")
+
+    def infer(self, request, datastore=None):
+        ds = datastore or self.datastore()
+        image = request.get("image")
+        if isinstance(image, str):
+            self._check_image(image, ds)
+            request = dict(request)
+            request["_image_id"] = os.path.basename(image) if os.path.isabs(image) else image
+        try:
+            result = super().infer(request, datastore)
+        except HTTPException:
+            raise
+        except MONAILabelException as exc:
+            raise HTTPException(status_code=400, detail=str(exc.msg)) from exc
+        except FileNotFoundError as exc:
+            raise HTTPException(status_code=404, detail=_clean(str(exc))) from exc
+        except (ValueError, OSError, RuntimeError) as exc:
+            logger.warning("infer failed on %r: %s", image, exc)
+            raise HTTPException(status_code=422, detail=f"cannot run {request.get('model')} on image "
+                                                        f"{request.get('_image_id', '')!r}: {_clean(str(exc))}") from exc
+        params = result.get("params") or {}
+        if (isinstance(image, str) and unsafe_reason(image) is None and params.get("uncertainty")
+                and params.get("model_key") == self.uncertainty.source.key()):
+            store(ds, image, {**params["uncertainty"], "model": params.get("model"),
+                              "model_key": params.get("model_key"), "ts": int(time.time())})
+        return result
+
+    def batch_infer(self, request, datastore=None):
+        def safe_infer(req, ds) -> Dict[str, Any]:
+            try:
+                return self.infer(req, ds)
+            except HTTPException as exc:
+                logger.warning("batch infer: %s: %s", req.get("image"), exc.detail)
+                return {"error": exc.detail}
+            except Exception as exc:
+                logger.warning("batch infer: %s: %s", req.get("image"), exc)
+                return {"error": str(exc)}
+
+        infer: Callable = safe_infer
+        return self._batch_infer(request, datastore if datastore else self.datastore(), infer)
+
+
+def _clean(message: str) -> str:
+    """Drop a leading server-side file path ("/x/y/001.png: reason" -> "reason")."""
+    head, sep, rest = message.partition(": ")
+    if sep and (os.path.isabs(head) or os.path.exists(head)):
+        return rest
+    return message
