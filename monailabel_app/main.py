@@ -24,6 +24,7 @@ import tempfile
 import time
 from typing import Any, Callable, Dict
 
+import torch
 from dicomweb_client import DICOMwebClient
 from dicomweb_client.session_utils import create_session_from_user_pass
 from fastapi import HTTPException
@@ -211,6 +212,11 @@ class CephMarkApp(MONAILabelApp):
                 logger.warning("batch infer: %s: %s", req.get("image"), exc)
                 return {"error": str(exc)}
 
+        request = dict(request)
+        if torch.cuda.device_count() == 0:
+            # MONAI Label spreads images over the GPUs it finds (none: a division by zero)
+            request["multi_gpu"] = False
+            request["device"] = "cpu"
         infer: Callable = safe_infer
         return self._batch_infer(request, datastore if datastore else self.datastore(), infer)
 

@@ -41,26 +41,31 @@ def read_counter(monkeypatch):
     return calls
 
 
-def test_cached_geometry_matches_the_reference_box(ls4):
+def test_cached_geometry_matches_antialiased_inference(ls4):
+    from cephmark.transforms import inference_transforms
+
     ann = read_annotations(ls4, IMAGES)
-    ds = LandmarkDataset(ann, ["p1", "p2"], _cfg(), train=False)
+    cfg = _cfg()
+    ds = LandmarkDataset(ann, ["p1", "p2"], cfg, train=False)
+    cfg.preprocess.antialias = True
+    infer = inference_transforms(cfg.preprocess)
     for i in range(len(ds)):
         item = ds[i]
         im = ann.images[i]
-        gt = np.array([im.points["p1"], im.points["p2"]])
+        # the un-augmented training input is exactly what predict (antialias on) feeds the model
+        ref = infer({"image": str(im.image_path)})
+        assert torch.equal(item["image"], torch.as_tensor(np.asarray(ref["image"])))
         c = ds.cache.get(im.image_path)
-        h, w = c.pixels.shape[:2]
-        exact = Box.whole_image(w, h).to_input(to_cached(gt, c.scale), N)
+        box = Box(*item["box"].tolist())
+        assert box == Box.whole_image(im.width, im.height).scaled(c.factor)
+        gt = np.array([im.points["p1"], im.points["p2"]])
+        exact = box.to_input(to_cached(gt, c.scale), N)
         assert np.abs(item["xy"].numpy() - exact).max() < 1e-3
-        # the inference framing (box on the original image) differs by a fraction of a pixel:
-        # the reference's box centre w/2 is not resize-invariant ((w/2+0.5)f-0.5 != fw/2)
+        # vs the un-resized mapping: only the cached grid's y rounding (< 0.5 cached px)
         inference = Box.whole_image(im.width, im.height).to_input(gt, N)
         assert np.abs(item["xy"].numpy() - inference).max() < 0.5
-        assert item["weight"].tolist() == [1.0, 1.0]
-        assert item["image"].shape == (3, N, N) and item["image"].dtype == torch.float32
         # and back to original pixels, as validation does
-        cached = Box(*item["box"].tolist()).to_image(item["xy"].numpy().astype(np.float64), N)
-        back = from_cached(cached, tuple(item["scale"].tolist()))
+        back = from_cached(box.to_image(item["xy"].numpy().astype(np.float64), N), c.scale)
         assert np.abs(back - gt).max() < 1e-3
     # the cached copy: long side N, INTER_AREA
     c = ds.cache.get(ann.images[0].image_path)

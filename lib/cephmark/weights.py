@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-STARTER = WEIGHTS_DIR / "starter_isbi19_small_512.pth"
+STARTER = WEIGHTS_DIR / "starter_isbi19_512.pth"
 
 
 def default_checkpoint() -> Path:

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
@@ -175,7 +177,16 @@ class CephDICOMWebDatastore(FreshMixin, DICOMWebDatastore):
     # -- images and labels ------------------------------------------------------------
     def get_image_uri(self, image_id: str) -> str:
         check_id(image_id)
-        return super().get_image_uri(image_id)
+        uri = super().get_image_uri(image_id)
+        # on first access MONAI Label returns its temporary conversion output (and leaves it
+        # behind); the cached copy sits beside the downloaded DICOM folder, which the app
+        # reads pixels and spacing from
+        cached = os.path.realpath(os.path.join(self._datastore.image_path(), f"{image_id}.nii.gz"))
+        if uri and uri != cached and os.path.isfile(cached):
+            if os.path.dirname(uri) == tempfile.gettempdir():
+                os.unlink(uri)
+            return cached
+        return uri
 
     def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
         if unsafe_reason(label_id) or unsafe_reason(label_tag):

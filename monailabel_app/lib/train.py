@@ -162,7 +162,8 @@ class LandmarkTrainTask(TrainTask):
             "last": str(getattr(result, "last", "")), "history": history[-50:],
             "total_time": round(time.time() - start, 1),
         }
-        stats["published_path"] = str(self.source.publish(result.checkpoint, stats))
+        stats["published_path"] = str(self.source.published_path)
+        self.source.publish(result.checkpoint, stats)
         if tracker:
             tracker.close()
         return json_safe(stats)

@@ -35,11 +35,13 @@ class LandmarkPredictor:
         self.config = cfg
         self.device = resolve_device(cfg.infer.device)
         self.model = self.loaded.model.to(self.device).eval()
-        if cfg.infer.fast:
-            from cephmark.inference.fast import optimize_for_inference
-
-            self.model = optimize_for_inference(self.model, self.device, compile=cfg.infer.compile)
         self.codec = HeatmapCodec(blur_kernel=cfg.codec.blur_kernel)
+        if cfg.infer.fast:
+            from cephmark.inference.fast import FastHeatmapCodec, optimize_for_inference
+
+            self.model = optimize_for_inference(self.model, self.device, compile=cfg.infer.compile,
+                                                amp=getattr(cfg.infer, "amp", None))
+            self.codec = FastHeatmapCodec(blur_kernel=cfg.codec.blur_kernel)  # same results
         self.transforms = inference_transforms(cfg.preprocess)
 
     @property

@@ -170,3 +170,16 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "rng", "optimizer_state", "scheduler_state")
+
+
+def export_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Copy a cephmark checkpoint without its training state (optimizer, scheduler ...):
+    what is shipped or deployed. Weights, names, preprocessing and history are kept."""
+    ckpt = read_checkpoint(src)
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{src}: only cephmark checkpoints can be exported")
+    slim = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE_KEYS}
+    return save_atomic(slim, dst)

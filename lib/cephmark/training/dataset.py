@@ -1,11 +1,13 @@
 """Training data: cached, pre-resized images, MONAI augmentation, landmark targets.
 
-Every image is decoded once. A uint8 copy reduced with ``cv2.INTER_AREA`` by
+Every image is decoded once. A uint8 copy area-averaged (``cv2.INTER_AREA``) by
 ``f = min(1, image_size / max(w, h))`` is kept in memory (and, with ``cache_dir``, on disk as
-``.npz`` keyed by path, mtime, size and f); points map with ``x' = (x + 0.5) * fx - 0.5``
-(fx = resized width / width, likewise y: exactly cv2.resize's pixel grid). The reference's
-square box is then computed on the cached image, so the warp to N x N frames the same region
-as at inference (to a fraction of an input pixel).
+``.npz`` keyed by path, mtime, byte size and N), made by the same `area_downscale` as the
+``preprocess.antialias`` inference path. The reference's square box is computed for the
+original image and scaled into the cached one (`Box.scaled`), so an un-augmented training
+input is bit-identical to ``cephmark predict``'s with ``antialias`` on (which is why the
+checkpoints record ``antialias: true``). Points map with ``x' = (x + 0.5) * fx - 0.5`` per axis
+(fx, fy = cached / original size: cv2.resize's exact grid).
 
 Per item: ``image`` (3, N, N) float32 normalised, ``xy`` (J, 2) input-pixel landmark
 positions, ``weight`` (J,) 1 for a labelled landmark inside the input and 0 otherwise (a
@@ -22,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 from monai.transforms import (
@@ -35,7 +36,8 @@ from torch.utils.data import Dataset
 from cephmark.annotations import AnnotationSet
 from cephmark.config import CephConfig
 from cephmark.io import read_image
-from cephmark.transforms import ToTensorCHWd, TopDownAffined
+from cephmark.transforms import Box, ToTensorCHWd, TopDownAffined
+from cephmark.transforms.affine import apply_matrix, area_downscale, warp_image, warp_matrix
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class CachedImage:
     width: int  # original size
     height: int
     spacing_mm: float  # from the file (DICOM) or NaN
+    factor: float = 1.0  # area_downscale's factor (= w' / width)
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -100,18 +103,14 @@ class ImageCache:
             try:
                 with np.load(disk) as z:
                     return CachedImage(np.ascontiguousarray(z["pixels"]), int(z["width"]),
-                                       int(z["height"]), float(z["spacing_mm"]))
+                                       int(z["height"]), float(z["spacing_mm"]), float(z["factor"]))
             except Exception as exc:  # noqa: BLE001 - a damaged cache entry is rebuilt
                 log.warning("ignoring unreadable cache entry %s: %s", disk, exc)
         img = read_image(path)
         h, w = img.pixels.shape[:2]
-        f = resize_factor(w, h, self.image_size)
-        pixels = img.pixels
-        if f < 1.0:
-            size = (max(1, round(w * f)), max(1, round(h * f)))
-            pixels = np.ascontiguousarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA))
+        pixels, f = area_downscale(img.pixels, resize_factor(w, h, self.image_size))
         sp = float(np.mean(img.spacing_xy_mm)) if img.spacing_xy_mm else float("nan")
-        item = CachedImage(pixels, w, h, sp)
+        item = CachedImage(np.ascontiguousarray(pixels), w, h, sp, float(f))
         if disk is not None:
             self._save(disk, item)
         return item
@@ -123,7 +122,7 @@ class ImageCache:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, pixels=item.pixels, width=item.width, height=item.height,
-                         spacing_mm=item.spacing_mm)
+                         spacing_mm=item.spacing_mm, factor=item.factor)
             os.replace(tmp, disk)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -131,6 +130,29 @@ class ImageCache:
 
 
 # -- transforms -------------------------------------------------------------------------
+class CachedTopDownAffined(TopDownAffined):
+    """`TopDownAffined` on a cached, resized image: the box is the original image's box
+    scaled by the cache factor (``meta["source_size"]``, ``meta["source_factor"]``), exactly
+    as the antialiased inference path frames it; random rotation / scale / shift as usual."""
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
+        d = dict(data)
+        self.randomize()
+        rot, scale, tx, ty = self._params
+        meta = dict(d.get(self.meta_key) or {})
+        for key in self.key_iterator(d):
+            w, h = meta["source_size"]
+            base = Box.whole_image(w, h, self.padding).scaled(meta["source_factor"])
+            box = Box(base.cx + tx * base.size, base.cy + ty * base.size, base.size * scale)
+            matrix = warp_matrix(box, self.n, rot)
+            d[key] = warp_image(d[key], matrix, self.n)
+            meta.update(box=(box.cx, box.cy, box.size), warp_matrix=matrix, image_size=self.n)
+            if d.get(self.landmark_key) is not None:
+                d[self.landmark_key] = apply_matrix(matrix, d[self.landmark_key]).astype(np.float32)
+        d[self.meta_key] = meta
+        return d
+
+
 class RandFlipPairsd(MapTransform, Randomizable):
     """Horizontal flip of the warped (N x N) image, mirroring x and swapping landmark pairs."""
 
@@ -189,9 +211,10 @@ def build_transforms(cfg: CephConfig, names: Sequence[str], train: bool) -> Comp
     """uint8 cached image + cached-pixel landmarks -> normalised (3, N, N) + input-pixel landmarks."""
     t, p = cfg.train, cfg.preprocess
     augment = train and t.augment
-    xs: list = [TopDownAffined("image", image_size=p.image_size, padding=p.padding,
-                               rotation_deg=t.rotation_deg, scale_range=t.scale_range,
-                               translate_frac=t.translate_frac, prob=1.0 if augment else 0.0)]
+    xs: list = [CachedTopDownAffined("image", image_size=p.image_size, padding=p.padding,
+                                     rotation_deg=t.rotation_deg, scale_range=t.scale_range,
+                                     translate_frac=t.translate_frac,
+                                     prob=1.0 if augment else 0.0)]
     pairs = flip_pair_indices(names, t.flip_pairs)
     if augment and pairs:
         xs.append(RandFlipPairsd("image", pairs, prob=0.5))
@@ -243,7 +266,8 @@ class LandmarkDataset(Dataset):
         cached = self.cache.get(it.image_path)
         gt = self.points(i)
         scale = cached.scale
-        d = self.transforms({"image": cached.pixels, "landmarks": to_cached(gt, scale)})
+        meta = {"source_size": (cached.width, cached.height), "source_factor": cached.factor}
+        d = self.transforms({"image": cached.pixels, "landmarks": to_cached(gt, scale), "meta": meta})
         xy = np.asarray(d["landmarks"], dtype=np.float32)
         n = self.image_size
         inside = np.isfinite(xy).all(axis=1) & (xy >= 0).all(axis=1) & (xy <= n - 1).all(axis=1)

@@ -91,6 +91,15 @@ def broadcast_object(info: DistInfo, obj: Any, device: torch.device) -> Any:
     return box[0]
 
 
+def sync_buffers(info: DistInfo, module: nn.Module) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank. DDP broadcasts them
+    at the start of each forward, so after an epoch each rank holds its own last update."""
+    if not info.enabled:
+        return
+    for buf in module.buffers():
+        dist.broadcast(buf.data, src=0)
+
+
 def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
     """DDP around ``module`` (rebuilt whenever the set of trainable parameters changes, since
     DDP registers its gradient hooks for the parameters that require grad at construction)."""

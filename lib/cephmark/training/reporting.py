@@ -90,6 +90,10 @@ def plot_learning_curve(history: Sequence[dict], path: str | Path) -> None:
     _atomic_bytes(Path(path), buf.getvalue())
 
 
+def _finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def summary_line(h: dict, epochs: int) -> str:
     def f(key, fmt):
         v = h.get(key)
@@ -103,6 +107,8 @@ def summary_line(h: dict, epochs: int) -> str:
     if h.get("missed"):
         parts.append(f"{h['missed']} not found")
     parts += [f"lr {h['lr']:.3g}", f"{h['time_s']:.1f}s"]
+    if _finite_number(h.get("gpu_mem_gb")):
+        parts.append(f"{h['gpu_mem_gb']:.1f} GiB")
     if h.get("best"):
         parts.append("*best*")
     return "  ".join(parts)

@@ -14,6 +14,7 @@ checkpoint (by validation MRE; by loss when there are no points), ``metrics.csv`
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import math
 import sys
@@ -227,6 +228,9 @@ class _Trainer:
         if stage == self.stage:
             return
         set_backbone_frozen(self.model, stage == 1)
+        if self.info.enabled:  # drop the old DDP (and its gradient hooks) before re-wrapping
+            self.ddp = self.forward
+            gc.collect()
         self.ddp = distributed.wrap(self.forward, self.info, self.device)
         if self.stage is not None:
             log.info("stage %d: backbone %s", stage, "frozen" if stage == 1 else
@@ -270,6 +274,7 @@ class _Trainer:
             count += x.shape[0]
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
         bar.close()
+        distributed.sync_buffers(self.info, self.model)
         total, count = distributed.all_reduce_sum(self.info, [total, float(count)], self.device)
         return total / max(count, 1.0)
 
@@ -333,7 +338,8 @@ class _Trainer:
             "history": [dict(h) for h in self.history],
             "train_losses": [h["train_loss"] for h in self.history],
             "val_losses": [h.get("val_loss", float("nan")) for h in self.history],
-            "preprocess": dataclasses.asdict(cfg.preprocess),
+            # trained on area-averaged (cached) images: predict must antialias the same way
+            "preprocess": {**dataclasses.asdict(cfg.preprocess), "antialias": True},
             "codec": dataclasses.asdict(cfg.codec),
             "train_config": dataclasses.asdict(cfg.train),
             "versions": package_versions(),
@@ -393,6 +399,9 @@ class _Trainer:
                 row.update(lr=self.optimizer.param_groups[0]["lr"],
                            lr_backbone=self.optimizer.param_groups[1]["lr"], sigma=sigma,
                            time_s=time.perf_counter() - started)
+                if self.device.type == "cuda":
+                    row["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+                    torch.cuda.reset_peak_memory_stats(self.device)
                 row = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                        for k, v in row.items()}
                 is_best, _ = self._select(row)

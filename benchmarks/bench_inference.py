@@ -1,0 +1,336 @@
+#!/usr/bin/env python
+"""CPU inference benchmark: the straightforward (reference) pipeline vs ``infer.fast``.
+
+One process, the same real images, one model:
+
+* model: ``CLDetectionModel(ModelArch.preset(arch, J))`` with random weights; its BatchNorm
+  statistics are first calibrated on random input (one train-mode pass, so activations stay
+  O(1) as in a trained network) and then randomised (running mean/var, weight, bias), so
+  folding really has something to fold. It is saved as a reference-format checkpoint
+  (``{"state_dict", "meta"}``) in a temporary folder and loaded through `LandmarkPredictor`.
+* two predictors on that file: ``infer.fast=False`` (one image per pass, flipped input as its
+  own pass: the reference's arithmetic) and ``infer.fast=True`` (BatchNorm folded,
+  channels-last, plain + flipped input in one batch, windowed DARK decoding).
+* per image and per repeat, both pipelines run with and without flip test, in alternating
+  order (exact first on even steps, fast first on odd ones) after one warm-up call each;
+  every call is timed in three stages (preprocessing, forward + flip averaging, decoding) the
+  way `LandmarkPredictor.predict` runs them.
+* max point difference (image pixels, Euclidean) between the two pipelines over all
+  images, both flip settings, landmarks found by both.
+* peak memory: each configuration (pipeline x flip) runs once more in its own subprocess
+  (fresh interpreter: load checkpoint, build predictor, predict one image), which reports
+  ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the RSS high-water mark, KiB on Linux),
+  the RSS after building the predictor, and its CPU time; separate processes keep the peaks
+  of different configurations from mixing.
+
+The machine may be shared: timings are medians (and minima) of alternating runs; compare
+the ratios, not absolute seconds across runs.
+
+    python benchmarks/bench_inference.py                     # W48, J=38, N=1024 (~10 min)
+    python benchmarks/bench_inference.py --write benchmarks/RESULTS.md
+    python benchmarks/bench_inference.py --smoke             # tiny model, N=256 (seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "isbi2015" / "images"
+
+
+# -- model ----------------------------------------------------------------------------------
+def random_model(arch: str, landmarks: int, seed: int = 0, calib_size: int = 256):
+    """Random weights; BatchNorm calibrated on random input, then randomised."""
+    from cephmark.models.arch import ModelArch
+    from cephmark.models.cldetection import CLDetectionModel
+
+    torch.manual_seed(seed)
+    model = CLDetectionModel(ModelArch.preset(arch, landmarks))
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the calibration pass
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(2, 3, calib_size, calib_size))
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for bn in bns:
+            bn.momentum = 0.1
+            std = bn.running_var.sqrt()
+            bn.running_var.mul_(torch.empty(bn.num_features).uniform_(0.8, 1.25, generator=g))
+            bn.running_mean.add_(0.1 * std * torch.randn(bn.num_features, generator=g))
+            bn.weight.uniform_(0.5, 1.5, generator=g)
+            bn.bias.uniform_(-0.2, 0.2, generator=g)
+    return model.eval()
+
+
+def save_reference_checkpoint(model, path: Path) -> Path:
+    """The reference container: ``state_dict`` + ``meta`` (plain data only)."""
+    torch.save({"state_dict": model.state_dict(), "meta": {"epoch": 0, "note": "random weights"}},
+               path)
+    return path
+
+
+def make_predictor(checkpoint: Path, fast: bool, size: int):
+    from cephmark.config import CephConfig
+    from cephmark.inference import LandmarkPredictor
+
+    return LandmarkPredictor(str(checkpoint), CephConfig(), overrides={
+        "infer.fast": fast, "infer.device": "cpu", "infer.batch_size": 1,
+        "preprocess.image_size": size})
+
+
+# -- one timed prediction -------------------------------------------------------------------
+def predict_timed(pred, path: Path, flip: bool) -> tuple[dict[str, float], np.ndarray]:
+    """`LandmarkPredictor.predict` for one image, stage by stage; (J, 2) points (NaN = not found)."""
+    pred.config.preprocess.flip_test = flip
+    t0 = time.perf_counter()
+    item = pred.prepare(path)
+    batch = torch.stack([torch.as_tensor(np.asarray(item["image"]))])
+    t1 = time.perf_counter()
+    heat = pred.heatmaps(batch).cpu().numpy()
+    t2 = time.perf_counter()
+    res = pred.decode(heat[0], item["meta"])
+    t3 = time.perf_counter()
+    pts = np.array([(lm.x, lm.y) if lm.found else (np.nan, np.nan) for lm in res.landmarks],
+                   dtype=np.float64)
+    return {"prep": t1 - t0, "forward": t2 - t1, "decode": t3 - t2, "total": t3 - t0}, pts
+
+
+# -- peak memory in a subprocess ------------------------------------------------------------
+def _rss_kib() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def child_main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    pred = make_predictor(Path(args.checkpoint), args.child == "fast", args.size)
+    setup = time.perf_counter() - t0
+    rss_loaded = _rss_kib()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    times, _ = predict_timed(pred, Path(args.child_image), bool(args.flip))
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({
+        "peak_rss_kib": cpu1.ru_maxrss, "rss_after_setup_kib": rss_loaded, "setup_s": setup,
+        "first_call_s": times["total"],
+        "cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
+    }))
+
+
+def measure_memory(args: argparse.Namespace, checkpoint: Path, image: Path, pipeline: str,
+                   flip: bool) -> dict:
+    cmd = [sys.executable, __file__, "--child", pipeline, "--checkpoint", str(checkpoint),
+           "--child-image", str(image), "--flip", str(int(flip)), "--size", str(args.size),
+           "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- report ---------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def fmt_table(rows: list[list[str]], header: list[str]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", default="w48")
+    p.add_argument("--landmarks", type=int, default=38)
+    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--image-dir", type=Path, default=DEFAULT_IMAGES)
+    p.add_argument("--images", type=int, default=3, help="how many images (sorted names)")
+    p.add_argument("--repeats", type=int, default=2, help="timed passes over the images")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: cores)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--write", type=Path, help="write the markdown report here")
+    p.add_argument("--smoke", action="store_true", help="tiny model, N=256, 1 image, 1 repeat")
+    # internal: peak-memory child
+    p.add_argument("--child", choices=["exact", "fast"], help=argparse.SUPPRESS)
+    p.add_argument("--checkpoint", help=argparse.SUPPRESS)
+    p.add_argument("--child-image", help=argparse.SUPPRESS)
+    p.add_argument("--flip", type=int, default=1, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    from cephmark.inference.fast import cpu_threads
+
+    args.threads = args.threads or cpu_threads()
+    if args.child:
+        child_main(args)
+        return
+    if args.smoke:
+        args.arch, args.size, args.images, args.repeats = "tiny", 256, 1, 1
+    torch.set_num_threads(args.threads)
+
+    images = sorted(args.image_dir.glob("*.jpg"))[: args.images]
+    if not images:
+        sys.exit(f"no images in {args.image_dir}")
+    print(f"{cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
+          f"{args.threads} threads; model {args.arch} J={args.landmarks} N={args.size}; "
+          f"{len(images)} images x {args.repeats} repeats", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="cephmark-bench-") as tmp:
+        t0 = time.perf_counter()
+        model = random_model(args.arch, args.landmarks)
+        ckpt = save_reference_checkpoint(model, Path(tmp) / "random_reference_format.pth")
+        del model
+        print(f"model built, calibrated and saved in {time.perf_counter() - t0:.1f} s", flush=True)
+        setup = {}
+        preds = {}
+        for name in ("exact", "fast"):
+            t0 = time.perf_counter()
+            preds[name] = make_predictor(ckpt, name == "fast", args.size)
+            setup[name] = time.perf_counter() - t0
+        torch.set_num_threads(args.threads)  # the fast predictor sets it too: keep both equal
+        folded = len(getattr(preds["fast"].model, "folded", []))
+
+        configs = [(name, flip) for flip in (False, True) for name in ("exact", "fast")]
+        times: dict[tuple[str, bool], list[dict[str, float]]] = {c: [] for c in configs}
+        points: dict[tuple[str, bool, int], np.ndarray] = {}
+        for name, flip in configs:  # warm-up
+            predict_timed(preds[name], images[0], flip)
+        step = 0
+        for rep in range(args.repeats):
+            for i, img in enumerate(images):
+                for flip in (False, True):
+                    order = ("exact", "fast") if step % 2 == 0 else ("fast", "exact")
+                    step += 1
+                    for name in order:
+                        t, pts = predict_timed(preds[name], img, flip)
+                        times[(name, flip)].append(t)
+                        points[(name, flip, i)] = pts
+                    print(f"rep {rep} {img.name} flip={int(flip)}: " + ", ".join(
+                        f"{n} {times[(n, flip)][-1]['total']:.2f} s" for n in ("exact", "fast")),
+                        flush=True)
+
+        diffs, found_mismatch = [], 0
+        for flip in (False, True):
+            for i in range(len(images)):
+                a, b = points[("exact", flip, i)], points[("fast", flip, i)]
+                found_mismatch += int(np.sum(np.isnan(a[:, 0]) != np.isnan(b[:, 0])))
+                both = ~np.isnan(a[:, 0]) & ~np.isnan(b[:, 0])
+                diffs.append(np.linalg.norm(a[both] - b[both], axis=1))
+        d = np.concatenate(diffs)
+        max_diff = float(d.max()) if d.size else float("nan")
+
+        memory = {}
+        if not args.no_memory:
+            for name, flip in configs:
+                memory[(name, flip)] = measure_memory(args, ckpt, images[0], name, flip)
+                print(f"memory {name} flip={int(flip)}: {memory[(name, flip)]}", flush=True)
+
+    # -- tables -----------------------------------------------------------------------------
+    def med(name, flip, key):
+        return statistics.median(t[key] for t in times[(name, flip)])
+
+    def mn(name, flip, key):
+        return min(t[key] for t in times[(name, flip)])
+
+    n = len(times[("exact", False)])
+    rows = []
+    for flip in (False, True):
+        for name in ("exact", "fast"):
+            label = "straightforward fp32 eager (fast=False)" if name == "exact" else "fast=True"
+            ratio = med("exact", flip, "total") / med(name, flip, "total")
+            mem = memory.get((name, flip))
+            rows.append([
+                label, "on" if flip else "off",
+                f"{med(name, flip, 'total'):.2f}", f"{mn(name, flip, 'total'):.2f}",
+                f"{med(name, flip, 'prep'):.3f}", f"{med(name, flip, 'forward'):.2f}",
+                f"{med(name, flip, 'decode'):.3f}", f"{ratio:.2f}x",
+                f"{mem['peak_rss_kib'] / 1024:.0f}" if mem else "-",
+                f"{mem['rss_after_setup_kib'] / 1024:.0f}" if mem else "-",
+            ])
+    header = ["pipeline", "flip test", "s/image median", "s/image min", "preprocess s",
+              "forward s", "decode s", "speed-up vs straightforward", "peak RSS MiB",
+              "RSS after setup MiB"]
+    table = fmt_table(rows, header)
+    summary = (f"max point difference fast vs straightforward: {max_diff:.2e} px (image pixels, "
+               f"{d.size} landmark positions, {found_mismatch} found/not-found mismatches); "
+               f"{folded} conv/BatchNorm pairs folded; predictor setup: straightforward "
+               f"{setup['exact']:.1f} s, fast {setup['fast']:.1f} s")
+    print()
+    print(table)
+    print(summary)
+
+    if args.write:
+        now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        lines = [
+            "# Inference benchmark (CPU)",
+            "",
+            f"Produced by `python benchmarks/bench_inference.py{' --smoke' if args.smoke else ''}"
+            f" --write {args.write}` on {now}.",
+            "",
+            f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); torch {torch.__version__}, "
+            f"{args.threads} intra-op threads; numpy {np.__version__}",
+            f"- model: `CLDetectionModel(ModelArch.preset('{args.arch}', {args.landmarks}))`, random "
+            "weights, BatchNorm statistics calibrated on random input then randomised, saved as a "
+            "reference-format checkpoint and loaded through `LandmarkPredictor`",
+            f"- input: N = {args.size}; images: {', '.join(p.name for p in images)} from "
+            f"`shared/data/isbi2015/images`; {args.repeats} repeats x {len(images)} images = {n} "
+            "timed calls per row, alternating order, after one warm-up call per row",
+            "- s/image: end to end per image (read + warp + normalise, forward incl. flip "
+            "averaging, decode), as `LandmarkPredictor.predict` does it with batch size 1",
+            "- peak RSS: `ru_maxrss` of a fresh subprocess per row (load checkpoint, build "
+            "predictor, predict one image); RSS after setup = VmRSS once the predictor is built",
+            "- the machine is shared with other jobs: absolute seconds vary between runs, the "
+            "ratios of the alternating runs are what to compare",
+            "",
+            table,
+            "",
+            summary,
+            "",
+        ]
+        if memory:
+            ex_off, ex_on = memory[("exact", False)], memory[("exact", True)]
+            lines += [
+                "## Issue 2: straightforward pipeline, one 1024 image, W48, CPU"
+                if (args.arch, args.size) == ("w48", 1024) else
+                f"## Issue 2 (this run: {args.arch}, N = {args.size}): straightforward pipeline",
+                "",
+                fmt_table([
+                    ["off", f"{med('exact', False, 'total'):.2f}", f"{ex_off['first_call_s']:.2f}",
+                     f"{ex_off['cpu_s']:.1f}", f"{ex_off['peak_rss_kib'] / 1024:.0f}"],
+                    ["on", f"{med('exact', True, 'total'):.2f}", f"{ex_on['first_call_s']:.2f}",
+                     f"{ex_on['cpu_s']:.1f}", f"{ex_on['peak_rss_kib'] / 1024:.0f}"],
+                ], ["flip test", "wall s/image (median, warm)", "wall s (first call, fresh process)",
+                    "CPU s (user+sys, first call)", "peak RSS MiB (whole process)"]),
+                "",
+            ]
+        args.write.write_text("\n".join(lines))
+        print(f"wrote {args.write}")
+
+
+if __name__ == "__main__":
+    main()
