@@ -115,12 +115,22 @@ def predict_timed(pred, path: Path, flip: bool) -> tuple[dict[str, float], np.nd
 
 
 # -- peak memory in a subprocess ------------------------------------------------------------
-def _rss_kib() -> int:
+def _status_kib(key: str) -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
-    return 0
+    return -1
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM (Linux >= 4.0: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -128,13 +138,16 @@ def child_main(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     pred = make_predictor(Path(args.checkpoint), args.child == "fast", args.size)
     setup = time.perf_counter() - t0
-    rss_loaded = _rss_kib()
+    rss_setup = _status_kib("VmRSS")
+    reset = _reset_peak_rss()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     times, _ = predict_timed(pred, Path(args.child_image), bool(args.flip))
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
-        "peak_rss_kib": cpu1.ru_maxrss, "rss_after_setup_kib": rss_loaded, "setup_s": setup,
-        "first_call_s": times["total"],
+        "peak_rss_kib": cpu1.ru_maxrss,  # whole process, imports and setup included
+        "rss_after_setup_kib": rss_setup,
+        "call_peak_rss_kib": _status_kib("VmHWM") if reset else None,  # peak during the call
+        "setup_s": setup, "first_call_s": times["total"],
         "cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
     }))
 
@@ -148,6 +161,42 @@ def measure_memory(args: argparse.Namespace, checkpoint: Path, image: Path, pipe
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# -- accuracy diagnostics -------------------------------------------------------------------
+def accuracy_diagnostics(pe, pf, image: Path, seed: int = 0) -> dict[str, float]:
+    """How far apart the two pipelines' heatmaps are, and what that does to points.
+
+    Random-weight heatmaps are noise, where DARK's Newton step is ill-conditioned: any fp32
+    reordering moves their points. Two controls separate that from the pipelines: the exact
+    heatmaps plus Gaussian noise with the std of the measured difference, and "trained-like"
+    heatmaps (unit Gaussians, sigma 6 px at 1024, at the exact pipeline's points) plus the
+    measured fast - exact difference, each decoded against its unperturbed version.
+    """
+    from cephmark.transforms import Box
+
+    pe.config.preprocess.flip_test = pf.config.preprocess.flip_test = True
+    item = pe.prepare(image)
+    x = torch.stack([torch.as_tensor(np.asarray(item["image"]))])
+    he = pe.heatmaps(x).cpu().numpy()[0]
+    hf = pf.heatmaps(x).cpu().numpy()[0]
+    diff = hf - he
+    n = he.shape[-1]
+    box = Box(*item["meta"]["box"])
+    to_img = box.size / n  # image pixels per heatmap pixel
+    codec = pe.codec
+    base = codec.decode(he)
+    rng = np.random.default_rng(seed)
+    noisy = codec.decode(he + rng.normal(0, diff.std(), he.shape).astype(np.float32))
+    ok = base.found & noisy.found
+    noise_shift = np.linalg.norm(base.xy[ok] - noisy.xy[ok], axis=1).max() * to_img
+    xy = torch.as_tensor(np.where(base.found[:, None], base.xy, n / 2), dtype=torch.float32)
+    gauss = codec.encode(xy, (n, n), sigma=6.0 * n / 1024).numpy()
+    g0, g1 = codec.decode(gauss), codec.decode(gauss + diff)
+    trained_shift = np.linalg.norm(g0.xy - g1.xy, axis=1).max() * to_img
+    return {"heat_max_abs_diff": float(np.abs(diff).max()), "heat_max_abs": float(np.abs(he).max()),
+            "heat_diff_std": float(diff.std()), "noise_control_px": float(noise_shift),
+            "trained_like_px": float(trained_shift)}
+
+
 # -- report ---------------------------------------------------------------------------------
 def cpu_model() -> str:
     try:
@@ -157,6 +206,10 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _mib(kib: int | None) -> str:
+    return f"{kib / 1024:.0f}" if kib else "-"
 
 
 def fmt_table(rows: list[list[str]], header: list[str]) -> str:
@@ -244,6 +297,9 @@ def main() -> None:
         d = np.concatenate(diffs)
         max_diff = float(d.max()) if d.size else float("nan")
 
+        diag = accuracy_diagnostics(preds["exact"], preds["fast"], images[0])
+        print(f"diagnostics: {diag}", flush=True)
+        del preds
         memory = {}
         if not args.no_memory:
             for name, flip in configs:
@@ -271,15 +327,22 @@ def main() -> None:
                 f"{med(name, flip, 'decode'):.3f}", f"{ratio:.2f}x",
                 f"{mem['peak_rss_kib'] / 1024:.0f}" if mem else "-",
                 f"{mem['rss_after_setup_kib'] / 1024:.0f}" if mem else "-",
+                f"{mem['call_peak_rss_kib'] / 1024:.0f}" if mem and mem["call_peak_rss_kib"] else "-",
             ])
     header = ["pipeline", "flip test", "s/image median", "s/image min", "preprocess s",
-              "forward s", "decode s", "speed-up vs straightforward", "peak RSS MiB",
-              "RSS after setup MiB"]
+              "forward s", "decode s", "speed-up vs straightforward", "peak RSS MiB (process)",
+              "RSS after setup MiB", "peak RSS MiB during the call"]
     table = fmt_table(rows, header)
     summary = (f"max point difference fast vs straightforward: {max_diff:.2e} px (image pixels, "
                f"{d.size} landmark positions, {found_mismatch} found/not-found mismatches); "
                f"{folded} conv/BatchNorm pairs folded; predictor setup: straightforward "
-               f"{setup['exact']:.1f} s, fast {setup['fast']:.1f} s")
+               f"{setup['exact']:.1f} s, fast {setup['fast']:.1f} s.\n"
+               f"Heatmaps (first image, flip on): max |fast - exact| = {diag['heat_max_abs_diff']:.2e} "
+               f"(max |heatmap| {diag['heat_max_abs']:.3g}, std of the difference "
+               f"{diag['heat_diff_std']:.1e}). Controls: exact heatmaps + Gaussian noise of that std "
+               f"move points by up to {diag['noise_control_px']:.2e} px; trained-like heatmaps "
+               f"(unit Gaussians at the exact points) + the measured fast - exact difference move "
+               f"them by up to {diag['trained_like_px']:.2e} px.")
     print()
     print(table)
     print(summary)
@@ -303,7 +366,9 @@ def main() -> None:
             "- s/image: end to end per image (read + warp + normalise, forward incl. flip "
             "averaging, decode), as `LandmarkPredictor.predict` does it with batch size 1",
             "- peak RSS: `ru_maxrss` of a fresh subprocess per row (load checkpoint, build "
-            "predictor, predict one image); RSS after setup = VmRSS once the predictor is built",
+            "predictor, predict one image; includes the interpreter, torch/MONAI imports and the "
+            "model); RSS after setup = VmRSS once the predictor is built; peak during the call = "
+            "VmHWM after resetting it (`/proc/self/clear_refs`) once the predictor was built",
             "- the machine is shared with other jobs: absolute seconds vary between runs, the "
             "ratios of the alternating runs are what to compare",
             "",
@@ -321,11 +386,14 @@ def main() -> None:
                 "",
                 fmt_table([
                     ["off", f"{med('exact', False, 'total'):.2f}", f"{ex_off['first_call_s']:.2f}",
-                     f"{ex_off['cpu_s']:.1f}", f"{ex_off['peak_rss_kib'] / 1024:.0f}"],
+                     f"{ex_off['cpu_s']:.1f}", f"{ex_off['peak_rss_kib'] / 1024:.0f}",
+                     _mib(ex_off["call_peak_rss_kib"])],
                     ["on", f"{med('exact', True, 'total'):.2f}", f"{ex_on['first_call_s']:.2f}",
-                     f"{ex_on['cpu_s']:.1f}", f"{ex_on['peak_rss_kib'] / 1024:.0f}"],
+                     f"{ex_on['cpu_s']:.1f}", f"{ex_on['peak_rss_kib'] / 1024:.0f}",
+                     _mib(ex_on["call_peak_rss_kib"])],
                 ], ["flip test", "wall s/image (median, warm)", "wall s (first call, fresh process)",
-                    "CPU s (user+sys, first call)", "peak RSS MiB (whole process)"]),
+                    "CPU s (user+sys, first call)", "peak RSS MiB (whole process)",
+                    "peak RSS MiB during the call"]),
                 "",
             ]
         args.write.write_text("\n".join(lines))

@@ -322,8 +322,9 @@ def test_train_publishes_and_next_infer_uses_it(st):
     published = st.model_dir / "cephalometric.pth"
     assert not published.exists()
     t0 = time.monotonic()
-    started = st.client.train_start("cephalometric", {"epochs": 2, "image_size": IMAGE_SIZE, "batch_size": 2,
-                                                      "val_fraction": 0.0, "device": "cuda"})
+    # two stages (head only, then the backbone too); "cuda" falls back to the CPU without a GPU
+    started = st.client.train_start("cephalometric", {"epochs": 2, "unfreeze_after": 1, "image_size": IMAGE_SIZE,
+                                                      "batch_size": 2, "val_fraction": 0.0, "device": "cuda"})
     assert started["status"] in ("SUBMITTED", "RUNNING")
 
     def running():
@@ -351,6 +352,7 @@ def test_train_publishes_and_next_infer_uses_it(st):
     info = st.client.info()
     stats = info["train_stats"]["cephalometric"]
     assert stats["published_path"] == str(published) and stats["images"] == 2
+    assert [h["stage"] for h in stats["history"]] == [1, 2]
     assert info["cephmark"]["models"]["cephalometric"]["origin"] == "published"
 
     # the edited positions were the training targets

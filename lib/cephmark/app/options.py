@@ -63,7 +63,7 @@ def coerce(dotted: str, value: Any, cfg: CephConfig | None = None) -> Any:
     """Convert ``value`` to the type the config field declares (strings parsed, lists split)."""
     kind = field_type(dotted, cfg).replace(" ", "")
     optional = "None" in kind or "Optional" in kind
-    base = kind.replace("|None", "").replace("None|", "")
+    base = kind[: -len("|None")] if kind.endswith("|None") else kind
     if isinstance(value, str):
         s = value.strip()
         if optional and s.lower() in ("", "none", "null"):
@@ -81,7 +81,7 @@ def coerce(dotted: str, value: Any, cfg: CephConfig | None = None) -> Any:
                 if s.startswith("["):
                     return json.loads(s)
                 items = [t.strip() for t in s.split(",") if t.strip()]
-                return [None if t.lower() in ("none", "fresh", "null") and "None" in base else t for t in items]
+                return [None if "None" in base and t.lower() in ("none", "fresh", "null") else t for t in items]
         except (ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"{dotted}: cannot use {value!r} as {kind} ({exc})") from exc
         return s

@@ -34,8 +34,9 @@ class HeatmapCodec:
                ) -> torch.Tensor:
         """(..., J, 2) heatmap-pixel positions -> (..., J, H, W) unbiased Gaussians.
 
-        The Gaussian is centred on the exact (sub-pixel) position; values below
-        exp(-4.5) (beyond 3 sigma) are zero, as in the reference.
+        The Gaussian is centred on the exact (sub-pixel) position and, as in the reference
+        (MMPose's ``generate_unbiased_gaussian_heatmaps``), not truncated; a landmark more
+        than 3 sigma outside the map gets weight 0 (see `in_bounds`).
         """
         s = self.sigma if sigma is None else float(sigma)
         h, w = size
@@ -43,8 +44,15 @@ class HeatmapCodec:
         ys = torch.arange(h, dtype=xy.dtype, device=xy.device)
         gx = torch.exp(-((xs - xy[..., 0:1]) ** 2) / (2 * s * s))  # (..., J, W)
         gy = torch.exp(-((ys - xy[..., 1:2]) ** 2) / (2 * s * s))  # (..., J, H)
-        heat = gy.unsqueeze(-1) * gx.unsqueeze(-2)
-        return torch.where(heat >= np.exp(-4.5), heat, torch.zeros((), dtype=heat.dtype))
+        return gy.unsqueeze(-1) * gx.unsqueeze(-2)
+
+    def in_bounds(self, xy: torch.Tensor, size: tuple[int, int], sigma: float | None = None
+                  ) -> torch.Tensor:
+        """(..., J) bool: whether the Gaussian's 3-sigma square overlaps the map (reference rule)."""
+        r = 3 * (self.sigma if sigma is None else float(sigma))
+        h, w = size
+        x, y = xy[..., 0], xy[..., 1]
+        return (x - r < w) & (y - r < h) & (x + r + 1 >= 0) & (y + r + 1 >= 0)
 
     # -- decode -------------------------------------------------------------------------
     def decode(self, heatmaps: np.ndarray) -> DecodedLandmarks:

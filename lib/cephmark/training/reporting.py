@@ -72,7 +72,8 @@ def plot_learning_curve(history: Sequence[dict], path: str | Path) -> None:
         ax1.set_yscale("log")
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("heatmap loss")
-    ax1.legend(loc="upper right")
+    if ax1.get_legend_handles_labels()[0]:
+        ax1.legend(loc="upper right")
     ax1.grid(alpha=0.3)
     unit = "mm" if series("mre_mm") else "px"
     pts = series(f"mre_{unit}")

@@ -411,7 +411,8 @@ class _Trainer:
                 log.info(summary_line(row, t.epochs))
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(f"training diverged at epoch {epoch + 1} "
-                                             f"(loss {train_loss}); try a lower --lr")
+                                             f"(loss {train_loss}); try a lower --lr"
+                                             + (" or no --amp" if self.amp else ""))
                 if self.callback is not None:
                     self.callback(dict(row))
                 if t.patience and t.patience > 0 and self.state["bad_epochs"] >= t.patience \
