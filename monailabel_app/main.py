@@ -70,7 +70,7 @@ class CephMarkApp(MONAILabelApp):
                 name, self.options.model_dir,
                 self.options.cldetection_model if name == "cephalometric" else self.options.calibration_model,
                 self.options.use_published, self.options.base_config, overrides,
-                bundled_fallback=(name == "cephalometric"),
+                bundled_fallback=(name == "cephalometric"), base_model=self.options.cldetection_model,
             )
         primary = self.sources.get("cephalometric") or next(iter(self.sources.values()))
         self.uncertainty = UncertaintyCache(primary)

@@ -26,6 +26,7 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
 
+command -v apt-get >/dev/null 2>&1 || { echo "install_orthanc: apt-get not found (Debian/Ubuntu only); install Orthanc and its DICOMweb plugin yourself" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 # policy-rc.d keeps the package's init script from starting a system-wide Orthanc
@@ -36,7 +37,8 @@ if [ ! -e "$POLICY" ]; then
     $SUDO chmod +x "$POLICY"
     CREATED_POLICY=1
 fi
-trap '[ "$CREATED_POLICY" = 1 ] && $SUDO rm -f "$POLICY"' EXIT
+cleanup() { if [ "$CREATED_POLICY" = 1 ]; then $SUDO rm -f "$POLICY"; fi; }
+trap cleanup EXIT
 $SUDO apt-get install -y --no-install-recommends orthanc orthanc-dicomweb
 
 command -v Orthanc >/dev/null 2>&1 || { echo "install_orthanc: Orthanc binary missing after install" >&2; exit 1; }

@@ -42,6 +42,20 @@ def tiny_checkpoint(path: Path, seed: int = 0, num_landmarks: int = 38) -> Path:
     return path
 
 
+def tiny_cephmark_checkpoint(path: Path, names: Sequence[str], seed: int = 0) -> Path:
+    """A tiny random model in cephmark's own container, with landmark names (e.g. p1, p2)."""
+    import torch
+
+    from cephmark.models.arch import ModelArch
+    from cephmark.models.checkpoint import make_checkpoint
+    from cephmark.models.cldetection import CLDetectionModel
+
+    torch.manual_seed(seed)
+    m = CLDetectionModel(ModelArch.preset("tiny", len(names)))
+    torch.save(make_checkpoint(m, list(names)), path)
+    return path
+
+
 SOP_CLASSES = {"DX": "1.2.840.10008.5.1.4.1.1.1.1", "CR": "1.2.840.10008.5.1.4.1.1.1",
                "SC": "1.2.840.10008.5.1.4.1.1.7", "CT": "1.2.840.10008.5.1.4.1.1.2"}
 

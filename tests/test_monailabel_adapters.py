@@ -6,10 +6,12 @@ import json
 import math
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from monailabel_helpers import APP_DIR, ISBI_IMAGES, tiny_checkpoint, write_dicom
 
 from cephmark.app import (ImageGeometry, label_names, load_app_image, names_by_value, predict_with_uncertainty,

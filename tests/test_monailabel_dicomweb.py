@@ -9,11 +9,14 @@ only, infer with mm = px * 0.1, and keep a final label although dcmqi is not ins
 from __future__ import annotations
 
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from monailabel_helpers import (APP_DIR, ISBI_IMAGES, Orthanc, Server, orthanc_binary, orthanc_plugin, tiny_checkpoint,
                                 write_dicom)
 

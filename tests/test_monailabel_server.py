@@ -14,11 +14,15 @@ import shutil
 import time
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import pytest
 import requests
 
-from monailabel_helpers import ISBI_IMAGES, Server, tiny_checkpoint, wait_for, write_dicom
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from monailabel_helpers import (ISBI_IMAGES, Server, tiny_cephmark_checkpoint, tiny_checkpoint,  # noqa: E402
+                                wait_for, write_dicom)
 
 pytestmark = pytest.mark.skipif(not (ISBI_IMAGES / "001.jpg").is_file(),
                                 reason=f"shared ISBI images not found in {ISBI_IMAGES}")
@@ -45,9 +49,10 @@ def st(tmp_path_factory):
                 position=DICOM_POSITION, orientation=DICOM_ORIENTATION)
     (s.studies / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
     s.model = tiny_checkpoint(root / "tiny.pth", seed=0)
+    s.ruler_model = tiny_cephmark_checkpoint(root / "ruler.pth", ["p1", "p2"], seed=2)
     s.model_dir = root / "models"
-    s.server = Server(s.studies, {"models": "all", "cldetection_model": s.model, "image_size": IMAGE_SIZE,
-                                  "model_dir": s.model_dir},
+    s.server = Server(s.studies, {"models": "all", "cldetection_model": s.model, "calibration_model": s.ruler_model,
+                                  "image_size": IMAGE_SIZE, "model_dir": s.model_dir},
                       root / "run", env={"MONAI_LABEL_AUTO_UPDATE_SCORING": "false"}).start()
     s.client = s.server.client(root / "client")
     s.out = root / "client"
@@ -100,9 +105,10 @@ def test_info_lists_tasks_and_labels(st):
     info = st.client.info()
     from cephmark.landmarks import CLDETECTION_38
 
-    assert set(info["models"]) == {"cephalometric"}  # calibration has no model until trained
+    assert set(info["models"]) == {"cephalometric", "calibration"}
     assert info["models"]["cephalometric"]["labels"] == {n: i + 1 for i, n in enumerate(CLDETECTION_38)}
-    assert info["labels"] == CLDETECTION_38
+    assert info["models"]["calibration"]["labels"] == {"p1": 1, "p2": 2}
+    assert info["labels"] == CLDETECTION_38 + ["p1", "p2"]
     assert set(info["trainers"]) == {"cephalometric", "calibration"}
     assert info["trainers"]["calibration"]["config"]["landmarks"] == "p1,p2"
     assert info["trainers"]["cephalometric"]["config"]["image_size"] == IMAGE_SIZE
@@ -187,6 +193,21 @@ def test_markups_on_png_grid(st):
     for cp, lm in zip(doc["markups"][0]["controlPoints"], params["landmarks"]):
         if lm["found"]:
             assert cp["position"] == pytest.approx([lm["x"], lm["y"], 0.0], abs=1e-9)
+
+
+def test_calibration_mm_per_px_from_ruler(st):
+    from cephmark.inference.results import ruler_mm_per_px
+
+    label_file, params = st.client.infer("calibration", "001", {})
+    ref = predictor(st.ruler_model).predict([st.studies / "001.jpg"])[0]
+    assert_same_landmarks(params["landmarks"], ref)
+    assert [lm["name"] for lm in params["landmarks"]] == ["p1", "p2"]
+    p1, p2 = params["landmarks"]
+    expected = 10.0 / math.hypot(p1["x"] - p2["x"], p1["y"] - p2["y"])
+    assert params["mm_per_px"] == pytest.approx(expected, rel=1e-9) == ruler_mm_per_px(ref)
+    assert params["mm_per_px_source"] == "ruler" and params["ruler"]["distance_mm"] == 10.0
+    _, arr = read_label(label_file)
+    assert set(np.unique(arr)) <= {0, 1, 2}
 
 
 # -- 3. robustness --------------------------------------------------------------------------

@@ -15,7 +15,9 @@ from cephmark.training.dataset import (
 )
 from cephmark.transforms import Box
 
-from test_training_helpers import IMAGES, N, ls4, needs_data, small_config, tiny_ckpt  # noqa: F401
+from test_training_helpers import (  # noqa: F401
+    IMAGES, N, ls4, make_label_studio, needs_data, small_config, tiny_ckpt,
+)
 
 pytestmark = needs_data
 
@@ -139,10 +141,11 @@ def test_worker_seeding_is_reproducible(ls4):
     assert any(not torch.equal(x[1], y[1]) for x, y in zip(a, c))
 
 
-def test_second_epoch_reads_no_image(tiny_ckpt, ls4, tmp_path, read_counter):
+def test_second_epoch_reads_no_image(tiny_ckpt, tmp_path, read_counter):
+    ann = make_label_studio(tmp_path / "three.json", 3)
     reads_at_epoch_end = []
-    cfg = small_config(tiny_ckpt, ls4, tmp_path / "out", epochs=2)
+    cfg = small_config(tiny_ckpt, ann, tmp_path / "out", epochs=2, val_fraction=0.34)
     result = finetune(cfg, callback=lambda row: reads_at_epoch_end.append(len(read_counter)))
     assert [h["epoch"] for h in result.history] == [1, 2]
-    assert reads_at_epoch_end == [4, 4]  # 3 training + 1 validation image, each decoded once
+    assert reads_at_epoch_end == [3, 3]  # 2 training + 1 validation image, each decoded once
     assert sorted(set(read_counter)) == sorted(read_counter)

@@ -90,3 +90,20 @@ def test_sigma_curriculum():
     assert curriculum_sigma(6.0, 2.0, 20, 100) == pytest.approx(9.0)  # halfway through 40 %
     assert curriculum_sigma(6.0, 2.0, 40, 100) == pytest.approx(6.0)
     assert curriculum_sigma(6.0, 2.0, 90, 100) == pytest.approx(6.0)
+
+
+def test_soft_targets_for_unlabelled_base_channels():
+    codec = HeatmapCodec(sigma=2.0)
+    outs, xy = _outputs(), _xy()
+    soft = [torch.rand(o.shape[0], 2, *o.shape[2:]) * 0.1 for o in outs]  # K = 2 base channels
+    w = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])  # sample 0 labels base channel 0
+    loss_fn = HeatmapLoss(codec)
+    base, base_parts = loss_fn(outs, xy, w, 2.0)
+    loss, parts = loss_fn(outs, xy, w, 2.0, soft_targets=soft)
+    for out, st, p, b in zip(outs, soft, parts, base_parts):
+        mask = torch.tensor([[0.0, 1.0], [1.0, 1.0]])[..., None, None]  # unlabelled base channels
+        extra = (((out[:, :2] - st) ** 2) * mask).sum() / out.numel()
+        assert p.item() == pytest.approx(b.item() + extra.item(), rel=1e-5)
+    # a student equal to its teacher on the base channels adds nothing
+    same, _ = loss_fn(outs, xy, w, 2.0, soft_targets=[o[:, :2].clone() for o in outs])
+    assert same.item() == pytest.approx(base.item(), rel=1e-6)

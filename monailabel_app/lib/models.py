@@ -55,12 +55,13 @@ def file_key(path: Path) -> str:
 class ModelSource:
     def __init__(self, name: str, model_dir: Path, configured: Path | None, use_published: bool,
                  make_config: Callable[[], CephConfig], overrides: dict[str, Any],
-                 bundled_fallback: bool = False) -> None:
+                 bundled_fallback: bool = False, base_model: Path | None = None) -> None:
         self.name = name
         self.model_dir = Path(model_dir)
         self.configured = configured
         self.use_published = use_published
         self.bundled_fallback = bundled_fallback
+        self.base_model = base_model
         self.make_config = make_config
         self.overrides = dict(overrides)
         self._lock = threading.RLock()
@@ -76,10 +77,9 @@ class ModelSource:
         return self.model_dir / f"{self.name}.train.json"
 
     def base_path(self) -> Path | None:
-        """The model given with --conf (or bundled): what training starts from."""
-        if self.configured is not None:
-            return self.configured
-        return bundled_model() if self.bundled_fallback else None
+        """What training starts from: the CL-Detection model given with --conf cldetection_model,
+        else the bundled starter model (never a previously published model)."""
+        return self.base_model if self.base_model is not None else bundled_model()
 
     def current(self) -> tuple[Path, str] | None:
         """(checkpoint, origin) the next request will use, None when there is none."""

@@ -23,7 +23,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 from cephmark.app import TrainingImage, label_points, load_app_image, write_points_csv
 from cephmark.app.options import config_updates
 from cephmark.io import is_dicom
-from cephmark.landmarks import RULER
+from cephmark.landmarks import CLDETECTION_38
 
 from .models import ModelSource, json_safe
 from .options import AppOptions
@@ -103,9 +103,10 @@ class LandmarkTrainTask(TrainTask):
         elif cfg_landmarks:
             wanted = list(cfg_landmarks)
         else:
+            # the landmarks of this task's model (a ruler mark saved with them stays out)
             seen = {n for it in items for n in it.points}
-            order = [n for n in self.default_names() if n in seen]
-            wanted = order + sorted(seen - set(order))
+            known = list(dict.fromkeys(list(self.default_names()) + CLDETECTION_38))
+            wanted = [n for n in known if n in seen] or sorted(seen)
         present = {n for it in items for n in it.points}
         missing = [n for n in wanted if n not in present]
         if missing:

@@ -33,7 +33,6 @@ __all__ = ["ImageGeometry", "AppImage", "read_geometry", "load_app_image", "VOLU
            "strip_volume_suffix", "dicom_files_in"]
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-_CEPH_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
 
 @dataclass(frozen=True)

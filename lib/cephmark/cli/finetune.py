@@ -59,12 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace):
+    """`CephConfig` from defaults, ``--config`` and the command-line options."""
     from cephmark.cli.common import load_config
-    from cephmark.runtime import set_cpu_threads
-    from cephmark.training import finetune
 
-    cfg = load_config(args, {
+    return load_config(args, {
         "preprocess.image_size": args.image_size,
         "train.cldetection_model": args.cldetection_model,
         "train.resume": args.resume,
@@ -92,6 +91,13 @@ def run(args: argparse.Namespace) -> int:
         "train.amp": _flag(args.amp),
         "train.output": args.output,
     })
+
+
+def run(args: argparse.Namespace) -> int:
+    from cephmark.runtime import set_cpu_threads
+    from cephmark.training import finetune
+
+    cfg = config_from_args(args)
     if not cfg.train.annotations:
         raise ValueError("--annotations FILE is required (or train.annotations in --config)")
     set_cpu_threads()

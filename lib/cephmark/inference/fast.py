@@ -18,10 +18,10 @@
 same bits on the reference vectors) but blurs only windows around the peak instead of the
 whole zero-padded map; see `FastHeatmapCodec._dark_offset`.
 
-This module imports nothing from MONAI (only torch, numpy, OpenCV and `cephmark.codecs` /
-`cephmark.runtime`), so it can be used where MONAI is not installed; note that importing
-``cephmark.inference.fast`` runs ``cephmark/inference/__init__.py`` (which imports the
-predictor and MONAI): load it by file path there (see ``benchmarks/gpu_check.py``).
+This module imports nothing from MONAI (only torch, numpy, OpenCV, `cephmark.codecs` and,
+lazily, `cephmark.models.srpose_head`), so it works where MONAI is not installed; but
+importing ``cephmark.inference.fast`` runs ``cephmark/inference/__init__.py``, which imports
+the predictor and MONAI: without MONAI, load it as ``benchmarks/gpu_check.py`` does.
 """
 from __future__ import annotations
 
@@ -37,10 +37,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-try:  # cephmark.codecs pulls in nothing heavy (cv2, numpy, torch)
-    from cephmark.codecs.heatmap_codec import DecodedLandmarks, HeatmapCodec
-except ImportError:  # pragma: no cover - loaded stand-alone without the package on the path
-    HeatmapCodec = DecodedLandmarks = object  # type: ignore[assignment,misc]
+from cephmark.codecs.heatmap_codec import DecodedLandmarks, HeatmapCodec
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +47,20 @@ _AMP = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float1
 
 # -- threads --------------------------------------------------------------------------------
 def cpu_threads() -> int:
-    """CPU cores this process may use (affinity mask, else ``os.cpu_count()``)."""
+    """CPU cores this process may use: affinity mask (else ``os.cpu_count()``), capped by a
+    cgroup v2 CPU quota (``/sys/fs/cgroup/cpu.max``, e.g. ``docker --cpus``)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        n = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as fh:
+            quota, period = fh.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
 
 
 def set_inference_threads(threads: int | None = None) -> int:
@@ -200,6 +206,31 @@ def _replace_pixel_shuffles(model: nn.Module) -> int:
     return count
 
 
+class _Float32(nn.Module):
+    """Runs ``inner`` in float32 with autocast off (the heatmap output layer under amp)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.inner(x.float())
+
+
+def _output_layers_fp32(model: nn.Module) -> int:
+    """Wrap the head's ``converge`` layers (heatmap outputs) in `_Float32`."""
+    converge = getattr(getattr(model, "head", None), "converge", None)
+    if not isinstance(converge, nn.ModuleList):
+        return 0
+    count = 0
+    for i, mod in enumerate(converge):
+        if not isinstance(mod, (nn.Identity, _Float32)):
+            converge[i] = _Float32(mod)
+            count += 1
+    return count
+
+
 # -- the optimised model --------------------------------------------------------------------
 class InferenceModel(nn.Module):
     """Runs the folded model: channels-last input, optional autocast, float32 contiguous output."""
@@ -234,21 +265,25 @@ class InferenceModel(nn.Module):
         return [o.float().contiguous() for o in out]
 
 
-def optimize_for_inference(model: nn.Module, device: torch.device | str, compile: bool = False,
+def optimize_for_inference(model: nn.Module, device: torch.device | str, compile: bool | str = False,
                            amp: str | torch.dtype | None = None, channels_last: bool = True,
-                           fold_bn: bool = True, threads: int | None = None) -> InferenceModel:
+                           fold_bn: bool = True, threads: int | None = None,
+                           fp32_output: bool = True) -> InferenceModel:
     """A faster copy of ``model`` for inference on ``device``; ``model`` itself is not changed.
 
-    ``amp``: ``"bf16"`` / ``"fp16"`` (or a dtype) runs the forward under autocast; only on
-    CUDA (on CPU it is refused: it moves points by more than the 0.1 px fast mode promises).
-    ``compile``: ``torch.compile`` the folded model (CUDA; on CPU it is allowed but needs a
-    C++ compiler and takes minutes). On CPU the intra-op thread count is set to the usable
-    cores (`set_inference_threads`); on CUDA ``cudnn.benchmark`` is switched on (global).
+    ``amp``: ``"bf16"`` / ``"fp16"`` (or a dtype) runs the forward under autocast. Meant for
+    CUDA; it also works on CPU (bf16 on AMX / AVX512-BF16 CPUs), but with random weights it
+    moves points by far more than the 0.1 px that ``infer.fast`` promises: opt-in only, to be
+    checked on trained weights. With ``fp32_output`` the heatmap output layers
+    (``head.converge``) still run in float32, so the heatmaps are not quantised to bf16's
+    8 mantissa bits (DARK would see plateaus).
+    ``compile``: ``torch.compile`` the folded model (a string is passed as ``mode``, e.g.
+    ``"max-autotune"``); meant for CUDA (on CPU it needs a C++ compiler and takes minutes).
+    On CPU the intra-op thread count is set to the usable cores (`set_inference_threads`);
+    on CUDA ``torch.backends.cudnn.benchmark`` is switched on (process-wide).
     """
     device = torch.device(device)
     amp_dtype = _AMP[amp.lower()] if isinstance(amp, str) else amp
-    if amp_dtype is not None and device.type != "cuda":
-        raise ValueError("autocast (amp) is only offered on CUDA devices")
     fast = copy.deepcopy(model).to(device).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
@@ -256,6 +291,8 @@ def optimize_for_inference(model: nn.Module, device: torch.device | str, compile
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
         _replace_pixel_shuffles(fast)
+    if amp_dtype is not None and fp32_output:
+        _output_layers_fp32(fast)
     wrapped = InferenceModel(fast, device, channels_last=channels_last, amp=amp_dtype).eval()
     wrapped.folded = pairs
     if device.type == "cpu":
@@ -263,7 +300,8 @@ def optimize_for_inference(model: nn.Module, device: torch.device | str, compile
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if compile:
-        wrapped.compiled = torch.compile(fast, dynamic=False)
+        mode = compile if isinstance(compile, str) else None
+        wrapped.compiled = torch.compile(fast, dynamic=False, mode=mode)
     log.debug("optimize_for_inference: %d conv/bn pairs folded, channels_last=%s, amp=%s, compile=%s",
               len(pairs), channels_last, amp_dtype, compile)
     return wrapped
@@ -280,7 +318,7 @@ def _zero_padded_window(hm: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> n
     return out
 
 
-class FastHeatmapCodec(HeatmapCodec):  # type: ignore[misc,valid-type]
+class FastHeatmapCodec(HeatmapCodec):
     """`HeatmapCodec` whose DARK step blurs only what it needs.
 
     The reference blurs the whole zero-padded map (k x k Gaussian, OpenCV) to get (a) the

@@ -9,6 +9,10 @@ where each MSE is ``mean((pred * w - target * w) ** 2)`` over (B, J, H, W) with 
 visibility weight ``w`` (0 for a landmark that is not labelled or lies outside the input), times
 an optional foreground weight ``1 + fg * target``. Targets are built on the training device,
 ``chunk`` landmarks at a time, so at most one full-size block of target maps exists at once.
+
+``soft_targets`` (kept base landmarks): the source model's own outputs for the first K
+channels, used where a channel has no label (weight 0), so fine-tuning the shared head does
+not silently change the base landmarks' predictions (self-distillation).
 """
 from __future__ import annotations
 
@@ -57,10 +61,12 @@ class HeatmapLoss:
         self.max_elements = int(max_target_elements)
 
     def __call__(self, outputs: Sequence[torch.Tensor] | torch.Tensor, xy: torch.Tensor,
-                 weight: torch.Tensor, sigma: float, input_size: tuple[int, int] | None = None
+                 weight: torch.Tensor, sigma: float, input_size: tuple[int, int] | None = None,
+                 soft_targets: Sequence[torch.Tensor] | None = None,
                  ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``outputs``: the deep-supervision list (or just the final map); ``xy`` (B, J, 2)
-        input pixels; ``weight`` (B, J); ``input_size`` (H, W) = the final map size by default."""
+        input pixels; ``weight`` (B, J); ``input_size`` (H, W) = the final map size by default;
+        ``soft_targets``: per level (B, K, h, w) targets for the unlabelled first K channels."""
         outs = [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
         weights = self.level_weights[-len(outs):]
         final = outs[-1]
@@ -81,6 +87,13 @@ class HeatmapLoss:
                     diff2 = diff2 * (1.0 + self.fg * t)
                 sums[k] = sums[k] + (diff2.sum(dim=(2, 3)) * w2[:, j0:j1]).sum()
             del target
+        if soft_targets is not None:
+            soft = [soft_targets] if isinstance(soft_targets, torch.Tensor) else list(soft_targets)
+            k = soft[-1].shape[1]
+            unlabelled = (weight[:, :k].to(final.device) == 0).float()
+            for lvl, (out, st) in enumerate(zip(outs, soft[-len(outs):])):
+                diff2 = (out[:, :k].float() - st.float()).pow(2)
+                sums[lvl] = sums[lvl] + (diff2.sum(dim=(2, 3)) * unlabelled).sum()
         parts = [s / outs[k].numel() for k, s in enumerate(sums)]
         total = sum(wt * p for wt, p in zip(weights, parts))
         return total, [p.detach() for p in parts]

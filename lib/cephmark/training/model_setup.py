@@ -26,6 +26,20 @@ class ModelSetup:
     names: list[str]  # output landmark names, in channel order
     source: dict[str, Any] = field(default_factory=dict)  # provenance stored in checkpoints
     resume: dict[str, Any] | None = None  # the resume checkpoint's container
+    base_count: int = 0  # kept base landmarks (the first outputs), 0 without --keep-base-landmarks
+    teacher_path: str | None = None  # the source model, whose outputs keep the base landmarks
+
+    def load_teacher(self, device: torch.device) -> CLDetectionModel | None:
+        """The frozen source model (eval mode, no gradients) when base landmarks are kept."""
+        if not self.base_count or not self.teacher_path:
+            return None
+        teacher = load_model(self.teacher_path).model
+        if teacher.num_landmarks != self.base_count:
+            raise CheckpointError(f"{self.teacher_path}: has {teacher.num_landmarks} landmarks, "
+                                  f"the kept base landmarks are {self.base_count}")
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher.to(device).eval()
 
 
 def output_names(requested: Sequence[str], base_names: Sequence[str], keep_base: bool) -> tuple[list[str], list[str]]:
@@ -88,7 +102,10 @@ def build_model(cfg: CephConfig, requested: Sequence[str]) -> ModelSetup:
         source["backbone_weights_sha256"] = sha256_file(t.backbone_weights)
         source["backbone_weights_report"] = report
     model.activation_checkpointing = bool(t.activation_checkpointing)
-    return ModelSetup(model, list(names), source)
+    setup = ModelSetup(model, list(names), source)
+    if t.cldetection_model and t.keep_base_landmarks:
+        setup.base_count, setup.teacher_path = len(base_names), str(t.cldetection_model)
+    return setup
 
 
 def _from_resume(path: str, requested: Sequence[str], cfg: CephConfig) -> ModelSetup:
@@ -115,7 +132,16 @@ def _from_resume(path: str, requested: Sequence[str], cfg: CephConfig) -> ModelS
     model = loaded.model
     model.activation_checkpointing = bool(t.activation_checkpointing)
     log.info("resuming from %s (epoch %s)", path, ckpt.get("epoch"))
-    return ModelSetup(model, names, source, resume=ckpt)
+    setup = ModelSetup(model, names, source, resume=ckpt)
+    if ckpt.get("train_config", {}).get("keep_base_landmarks") and ckpt.get("base_landmark_names"):
+        teacher = t.cldetection_model or ckpt.get("source_checkpoint")
+        if not teacher or not Path(teacher).is_file():
+            raise ValueError(f"{path}: keeps base landmarks; resuming needs the source model "
+                             f"({teacher}): pass --cldetection-model")
+        if ckpt.get("source_sha256") and sha256_file(teacher) != ckpt["source_sha256"]:
+            log.warning("%s differs from the source model this run started from", teacher)
+        setup.base_count, setup.teacher_path = len(ckpt["base_landmark_names"]), str(teacher)
+    return setup
 
 
 def load_backbone_weights(model: CLDetectionModel, path: str | Path) -> dict[str, Any]:

@@ -22,11 +22,26 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def set_deterministic(enabled: bool) -> None:
-    """Deterministic kernels (warn-only where CUDA lacks one) and no cuDNN autotuning."""
+def set_deterministic(enabled: bool) -> tuple | None:
+    """Deterministic kernels (warn-only where CUDA lacks one) and no cuDNN autotuning.
+
+    Returns the previous settings for `restore_deterministic` (None when nothing changed)."""
     if not enabled:
-        return
+        return None
+    previous = (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
+    return previous
+
+
+def restore_deterministic(previous: tuple | None) -> None:
+    if previous is None:
+        return
+    algorithms, warn_only, benchmark, deterministic = previous
+    torch.use_deterministic_algorithms(algorithms, warn_only=warn_only)
+    torch.backends.cudnn.benchmark = benchmark
+    torch.backends.cudnn.deterministic = deterministic

@@ -45,7 +45,9 @@ from cephmark.training.reporting import (
     FILE_MODE, plot_learning_curve, summary_line, write_metrics_csv,
 )
 from cephmark.training.schedule import LRSchedule
-from cephmark.training.seeding import epoch_seed, seed_all, set_deterministic
+from cephmark.training.seeding import (
+    epoch_seed, restore_deterministic, seed_all, set_deterministic,
+)
 from cephmark.transforms import Box
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,11 @@ def finetune(cfg: CephConfig, callback: Callable[[dict], None] | None = None,
     old_level = quiet.level
     if not info.is_main:
         quiet.setLevel(logging.WARNING)
+    previous = set_deterministic(cfg.train.deterministic)
     try:
         return _Trainer(cfg, info, device, callback, stop).run()
     finally:
+        restore_deterministic(previous)
         quiet.setLevel(old_level)
         distributed.cleanup(info)
 
@@ -158,7 +162,6 @@ class _Trainer:
         if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0:
             raise ValueError(f"epochs ({t.epochs}), batch size ({t.batch_size}) and lr ({t.lr}) "
                              "must be positive")
-        set_deterministic(t.deterministic)
         seed_all(t.seed)  # fresh heads: same initial weights on every rank
         self.train_set, self.val_set, requested = load_annotation_sets(cfg)
         setup = build_model(cfg, requested)
@@ -166,6 +169,10 @@ class _Trainer:
         self.names = setup.names
         self.model = setup.model.to(self.device)
         self.forward = TrainingForward(self.model)
+        self.teacher = setup.load_teacher(self.device)
+        if self.teacher is not None:
+            log.info("keeping %d base landmarks: unlabelled base outputs are trained towards the "
+                     "source model's own heatmaps", setup.base_count)
         codec = HeatmapCodec(sigma=cfg.codec.sigma(self.n), blur_kernel=cfg.codec.blur_kernel)
         self.codec = codec
         self.loss_fn = HeatmapLoss(codec, foreground_weight=t.foreground_weight)
@@ -259,7 +266,8 @@ class _Trainer:
             self.schedule.apply()
             with self._autocast():
                 outs = self.ddp(x)
-            loss, _ = self.loss_fn([o.float() for o in outs], batch["xy"], batch["weight"], sigma)
+            loss, _ = self.loss_fn([o.float() for o in outs], batch["xy"], batch["weight"], sigma,
+                                   soft_targets=self._soft_targets(x))
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -279,6 +287,13 @@ class _Trainer:
         return total / max(count, 1.0)
 
     @torch.no_grad()
+    def _soft_targets(self, x: torch.Tensor) -> list[torch.Tensor] | None:
+        if self.teacher is None:
+            return None
+        with self._autocast():
+            return [o.float() for o in self.teacher(x, deep_supervision=True)]
+
+    @torch.no_grad()
     def _validate(self, sigma: float) -> dict[str, Any]:
         model = self.model
         model.eval()
@@ -291,7 +306,8 @@ class _Trainer:
                 final = outs[-1].float()
                 if self.t.val_flip_test:
                     final = 0.5 * (final + model(x.flip(-1)).float().flip(-1))
-            loss, _ = self.loss_fn([o.float() for o in outs], batch["xy"], batch["weight"], sigma)
+            loss, _ = self.loss_fn([o.float() for o in outs], batch["xy"], batch["weight"], sigma,
+                                   soft_targets=self._soft_targets(x))
             loss_sum += float(loss) * x.shape[0]
             count += x.shape[0]
             heat = final.cpu().numpy()
