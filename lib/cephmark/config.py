@@ -26,6 +26,9 @@ class PreprocessConfig:
     # area-average the image to ~N / max(w, h) before the warp (not in the reference; used by
     # models trained on cached, pre-resized images such as the bundled starter model)
     antialias: bool = False
+    # crop refiners: side of the square box in original pixels, centred on a coarse
+    # prediction (set by `finetune --crop-size`; None = the whole-image box above)
+    crop_size: int | None = None
 
 
 @dataclass
@@ -47,6 +50,9 @@ class InferConfig:
     names: list[str] | None = None
     fast: bool = False  # BatchNorm folded, channels-last, plain + flipped in one batch (< 0.1 px)
     compile: bool = False  # torch.compile on GPU
+    # second pass: a crop refiner (finetune --crop-size) re-predicts its landmarks on a crop
+    # around the coarse model's points (see cephmark.inference.refine)
+    refine_checkpoint: str | None = None
 
 
 @dataclass
@@ -92,6 +98,11 @@ class TrainConfig:
     activation_checkpointing: bool = False
     cache_dir: str | None = None
     arch: str | None = None  # model design for training from scratch (see models.arch)
+    # crop refiner: train on a crop_size x crop_size (original pixels) box centred on the mean
+    # of the image's labelled landmarks, + uniform offset up to crop_jitter * crop_size per axis
+    # when augmenting (replaces translate_frac); the box is warped to N x N
+    crop_size: int | None = None
+    crop_jitter: float = 0.15
 
 
 @dataclass

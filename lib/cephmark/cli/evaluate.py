@@ -11,6 +11,9 @@ from cephmark.cli.common import add_config_option
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cephmark evaluate", description=__doc__)
     p.add_argument("--checkpoint", help="model file (default: the bundled starter model)")
+    p.add_argument("--refine-checkpoint", metavar="PATH",
+                   help="crop refiner (finetune --crop-size): re-predict its landmarks on a crop around "
+                        "the coarse points")
     p.add_argument("--annotations", required=True, metavar="FILE", help="Label Studio JSON, COCO, CSV or Aariz folder")
     p.add_argument("--image-dir", metavar="DIR", help="images folder (default: the annotation file's)")
     p.add_argument("--annotation-format", default="auto", help="auto, label_studio, coco, csv, aariz")
@@ -29,12 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from cephmark.annotations import read_annotations
     from cephmark.cli.common import load_config
     from cephmark.evaluation.report import evaluate, format_table, write_report
-    from cephmark.inference import LandmarkPredictor
+    from cephmark.inference.refine import build_predictor
     from cephmark.weights import default_checkpoint
 
     cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
-                             "infer.checkpoint": args.checkpoint})
-    predictor = LandmarkPredictor(cfg.infer.checkpoint or default_checkpoint(), cfg, {
+                             "infer.checkpoint": args.checkpoint,
+                             "infer.refine_checkpoint": args.refine_checkpoint})
+    predictor = build_predictor(cfg.infer.checkpoint or default_checkpoint(), cfg, {
         "preprocess.image_size": args.image_size,
         "preprocess.flip_test": False if args.no_flip else None})
     ann = read_annotations(args.annotations, args.image_dir, fmt=args.annotation_format)

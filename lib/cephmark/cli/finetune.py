@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--val-fraction", type=float,
                       help="share of the images held out for validation without --val-annotations (default 0.2)")
     data.add_argument("--image-size", type=int, help="network input and heatmap size N (default 1024)")
+    data.add_argument("--crop-size", type=int, metavar="PX",
+                      help="train a crop refiner: boxes of PX original pixels centred on the labelled "
+                           "landmarks, warped to --image-size (use with predict/evaluate --refine-checkpoint)")
+    data.add_argument("--crop-jitter", type=float, metavar="F",
+                      help="refiner training: random box offset up to F x crop size per axis (default 0.15)")
     data.add_argument("--cache-dir", metavar="DIR", help="keep decoded, resized images here between runs")
     data.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
     tr = p.add_argument_group("training")
@@ -79,6 +84,8 @@ def config_from_args(args: argparse.Namespace):
         "train.val_annotations": args.val_annotations,
         "train.val_fraction": args.val_fraction,
         "train.cache_dir": args.cache_dir,
+        "train.crop_size": args.crop_size,
+        "train.crop_jitter": args.crop_jitter,
         "train.workers": args.workers,
         "train.epochs": args.epochs,
         "train.batch_size": args.batch_size,

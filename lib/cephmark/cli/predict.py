@@ -15,6 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cephmark predict", description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--checkpoint", help="model file (default: the bundled starter model)")
+    p.add_argument("--refine-checkpoint", metavar="PATH",
+                   help="crop refiner (finetune --crop-size): re-predict its landmarks on a crop around "
+                        "the coarse points")
     p.add_argument("--image-size", type=int, help="network input size N (default: from the checkpoint, else 1024)")
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: auto)")
@@ -30,19 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from cephmark.cli.common import load_config
-    from cephmark.inference import LandmarkPredictor, write_results
+    from cephmark.inference import write_results
+    from cephmark.inference.refine import build_predictor
     from cephmark.inference.overlay import save_overlay
     from cephmark.weights import default_checkpoint
 
     cfg = load_config(args, {
         "infer.device": args.device, "infer.names": split_list(args.names),
         "infer.batch_size": args.batch_size, "infer.fast": True if args.fast else None,
-        "infer.checkpoint": args.checkpoint,
+        "infer.checkpoint": args.checkpoint, "infer.refine_checkpoint": args.refine_checkpoint,
     })
     overrides = {"preprocess.image_size": args.image_size,
                  "preprocess.flip_test": False if args.no_flip else None}
     checkpoint = cfg.infer.checkpoint or default_checkpoint()
-    predictor = LandmarkPredictor(checkpoint, cfg, overrides)
+    predictor = build_predictor(checkpoint, cfg, overrides)
     paths = list_images(args.inputs)
     if not paths:
         raise ValueError(f"no image files found in {', '.join(args.inputs)}")

@@ -57,8 +57,10 @@ class CachedImage:
         return self.pixels.shape[1] / self.width, self.pixels.shape[0] / self.height
 
 
-def resize_factor(width: int, height: int, image_size: int) -> float:
-    return min(1.0, image_size / max(width, height))
+def resize_factor(width: int, height: int, image_size: int, crop_size: int | None = None) -> float:
+    """Cache factor: N over the image's longer side, or over ``crop_size`` for crop refiners
+    (their N x N input covers crop_size original pixels), never above 1."""
+    return min(1.0, image_size / (crop_size if crop_size else max(width, height)))
 
 
 def to_cached(xy: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
@@ -73,8 +75,10 @@ def from_cached(xy: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
 class ImageCache:
     """Decoded, pre-resized images in memory, optionally persisted in ``cache_dir``."""
 
-    def __init__(self, image_size: int, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, image_size: int, cache_dir: str | Path | None = None,
+                 crop_size: int | None = None) -> None:
         self.image_size = int(image_size)
+        self.crop_size = int(crop_size) if crop_size else None
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._mem: dict[str, CachedImage] = {}
 
@@ -87,6 +91,8 @@ class ImageCache:
             return None
         st = path.stat()
         text = f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}|N={self.image_size}"
+        if self.crop_size:
+            text += f"|crop={self.crop_size}"
         return self.cache_dir / (hashlib.sha1(text.encode()).hexdigest() + ".npz")
 
     def get(self, path: str | Path) -> CachedImage:
@@ -108,7 +114,7 @@ class ImageCache:
                 log.warning("ignoring unreadable cache entry %s: %s", disk, exc)
         img = read_image(path)
         h, w = img.pixels.shape[:2]
-        pixels, f = area_downscale(img.pixels, resize_factor(w, h, self.image_size))
+        pixels, f = area_downscale(img.pixels, resize_factor(w, h, self.image_size, self.crop_size))
         sp = float(np.mean(img.spacing_xy_mm)) if img.spacing_xy_mm else float("nan")
         item = CachedImage(np.ascontiguousarray(pixels), w, h, sp, float(f))
         if disk is not None:
@@ -133,7 +139,15 @@ class ImageCache:
 class CachedTopDownAffined(TopDownAffined):
     """`TopDownAffined` on a cached, resized image: the box is the original image's box
     scaled by the cache factor (``meta["source_size"]``, ``meta["source_factor"]``), exactly
-    as the antialiased inference path frames it; random rotation / scale / shift as usual."""
+    as the antialiased inference path frames it; random rotation / scale / shift as usual.
+
+    With ``crop_size`` (crop refiners) the box is ``crop_size`` original pixels centred on
+    ``meta["crop_center"]`` (original pixels), and the random shift is up to
+    ``translate_frac * crop_size`` per axis (pass ``crop_jitter`` as ``translate_frac``)."""
+
+    def __init__(self, *args: Any, crop_size: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.crop_size = crop_size
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
@@ -142,7 +156,11 @@ class CachedTopDownAffined(TopDownAffined):
         meta = dict(d.get(self.meta_key) or {})
         for key in self.key_iterator(d):
             w, h = meta["source_size"]
-            base = Box.whole_image(w, h, self.padding).scaled(meta["source_factor"])
+            if self.crop_size:
+                cx, cy = meta["crop_center"]
+                base = Box(float(cx), float(cy), float(self.crop_size)).scaled(meta["source_factor"])
+            else:
+                base = Box.whole_image(w, h, self.padding).scaled(meta["source_factor"])
             box = Box(base.cx + tx * base.size, base.cy + ty * base.size, base.size * scale)
             matrix = warp_matrix(box, self.n, rot)
             d[key] = warp_image(d[key], matrix, self.n)
@@ -213,8 +231,8 @@ def build_transforms(cfg: CephConfig, names: Sequence[str], train: bool) -> Comp
     augment = train and t.augment
     xs: list = [CachedTopDownAffined("image", image_size=p.image_size, padding=p.padding,
                                      rotation_deg=t.rotation_deg, scale_range=t.scale_range,
-                                     translate_frac=t.translate_frac,
-                                     prob=1.0 if augment else 0.0)]
+                                     translate_frac=t.crop_jitter if t.crop_size else t.translate_frac,
+                                     prob=1.0 if augment else 0.0, crop_size=t.crop_size)]
     pairs = flip_pair_indices(names, t.flip_pairs)
     if augment and pairs:
         xs.append(RandFlipPairsd("image", pairs, prob=0.5))
@@ -239,7 +257,8 @@ class LandmarkDataset(Dataset):
         self.items = list(annotations.images)
         self.names = list(names)
         self.image_size = cfg.preprocess.image_size
-        self.cache = cache or ImageCache(self.image_size, cfg.train.cache_dir)
+        self.crop_size = cfg.train.crop_size
+        self.cache = cache or ImageCache(self.image_size, cfg.train.cache_dir, self.crop_size)
         self.transforms = build_transforms(cfg, self.names, train)
         self.train = train
         if preload:
@@ -267,6 +286,8 @@ class LandmarkDataset(Dataset):
         gt = self.points(i)
         scale = cached.scale
         meta = {"source_size": (cached.width, cached.height), "source_factor": cached.factor}
+        if self.crop_size:
+            meta["crop_center"] = crop_center(gt, cached.width, cached.height)
         d = self.transforms({"image": cached.pixels, "landmarks": to_cached(gt, scale), "meta": meta})
         xy = np.asarray(d["landmarks"], dtype=np.float32)
         n = self.image_size
@@ -282,6 +303,17 @@ class LandmarkDataset(Dataset):
             "spacing": torch.tensor(float(spacing) if spacing else float("nan"), dtype=torch.float64),
             "index": i,
         }
+
+
+def crop_center(points: np.ndarray, width: int, height: int) -> tuple[float, float]:
+    """A crop refiner's box centre: the mean of the labelled points (original pixels), or the
+    image centre when none is labelled (such an item has weight 0 everywhere)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    ok = np.isfinite(pts).all(axis=1)
+    if not ok.any():
+        return width * 0.5, height * 0.5
+    c = pts[ok].mean(axis=0)
+    return float(c[0]), float(c[1])
 
 
 def worker_init_fn(worker_id: int) -> None:

@@ -177,7 +177,9 @@ class _Trainer:
         self.codec = codec
         self.loss_fn = HeatmapLoss(codec, foreground_weight=t.foreground_weight)
 
-        cache = ImageCache(self.n, t.cache_dir)
+        if t.crop_size is not None and t.crop_size < 8:
+            raise ValueError(f"crop size {t.crop_size} px is too small")
+        cache = ImageCache(self.n, t.cache_dir, t.crop_size)
         self.train_ds = LandmarkDataset(self.train_set, self.names, cfg, train=True, cache=cache)
         self.val_ds = (LandmarkDataset(self.val_set, self.names, cfg, train=False, cache=cache)
                        if self.val_set is not None and len(self.val_set) and self.info.is_main else None)
@@ -208,6 +210,10 @@ class _Trainer:
             self._restore(setup.resume)
         self.stage: int | None = None
         self.ddp: torch.nn.Module = self.forward
+        if t.crop_size:
+            log.info("crop refiner: %d px boxes around the labelled landmarks (jitter %.2f) -> "
+                     "%d x %d input (x %.2f)", t.crop_size, t.crop_jitter if t.augment else 0.0,
+                     self.n, self.n, self.n / t.crop_size)
         log.info("fine-tuning %s on %d images (%d validation), N=%d, sigma=%.2f, %d epochs, "
                  "batch %d x %d rank(s), device %s", ", ".join(self.names), len(self.train_ds),
                  len(self.val_set) if self.val_set is not None else 0, self.n, codec.sigma,
@@ -355,7 +361,7 @@ class _Trainer:
             "train_losses": [h["train_loss"] for h in self.history],
             "val_losses": [h.get("val_loss", float("nan")) for h in self.history],
             # trained on area-averaged (cached) images: predict must antialias the same way
-            "preprocess": {**dataclasses.asdict(cfg.preprocess), "antialias": True},
+            "preprocess": self._preprocess_record(),
             "codec": dataclasses.asdict(cfg.codec),
             "train_config": dataclasses.asdict(cfg.train),
             "versions": package_versions(),
@@ -363,6 +369,12 @@ class _Trainer:
                         for k, v in self.state.items()},
             **self.setup.source,
         }
+
+    def _preprocess_record(self) -> dict[str, Any]:
+        pre = {**dataclasses.asdict(self.cfg.preprocess), "antialias": True}
+        if self.t.crop_size:  # a crop refiner: its box, and no flip test (trained unflipped)
+            pre.update(crop_size=int(self.t.crop_size), flip_test=False)
+        return pre
 
     def _write(self, epoch: int, is_best: bool) -> None:
         extras = self._extras(epoch)

@@ -1,0 +1,148 @@
+"""Two-pass prediction: a coarse model on the whole image, then a crop refiner.
+
+A refiner is a checkpoint trained with ``cephmark finetune --crop-size PX``: its input is a
+square box of ``crop_size`` original pixels (``preprocess.crop_size`` in the checkpoint),
+warped to N x N. After the coarse pass, the box is centred on the mean of the coarse positions
+of the refiner's landmarks (those found), cut with the same uint8 OpenCV warp as training
+(after the same area-averaging by ``min(1, N / crop_size)``), and the refiner's decoded points
+(DARK), mapped back with `Box.to_image`, replace the coarse ones (scores from the refiner).
+Landmarks the refiner does not predict keep their coarse values.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from cephmark.config import CephConfig
+from cephmark.inference.predictor import LandmarkPredictor
+from cephmark.inference.results import ImageResult, LandmarkResult
+from cephmark.io import CephImage, read_image
+from cephmark.transforms.affine import Box, area_downscale, warp_image, warp_matrix
+
+
+class RefinerError(ValueError):
+    pass
+
+
+def load_refiner(checkpoint: str | Path, config: CephConfig | None = None) -> LandmarkPredictor:
+    """A `LandmarkPredictor` for a crop refiner; device / fast settings from ``config.infer``."""
+    cfg = CephConfig()
+    if config is not None:
+        cfg.infer = copy.deepcopy(config.infer)
+        cfg.codec = copy.deepcopy(config.codec)
+    cfg.infer.names = None
+    cfg.infer.refine_checkpoint = None
+    refiner = LandmarkPredictor(checkpoint, cfg)
+    if not refiner.config.preprocess.crop_size:
+        raise RefinerError(f"{checkpoint}: not a crop refiner (no preprocess.crop_size in the "
+                           f"checkpoint; train one with `cephmark finetune --crop-size PX`)")
+    return refiner
+
+
+class RefinedPredictor:
+    """Coarse `LandmarkPredictor` + crop refiner, with the predictor's interface
+    (``landmark_names``, ``predict``, ``predict_one``, ``iter_predictions``, ``config``)."""
+
+    def __init__(self, coarse: LandmarkPredictor, refiner: LandmarkPredictor | str | Path) -> None:
+        self.coarse = coarse
+        self.refiner = refiner if isinstance(refiner, LandmarkPredictor) else load_refiner(refiner, coarse.config)
+        pre = self.refiner.config.preprocess
+        if not pre.crop_size:
+            raise RefinerError("the refiner checkpoint has no preprocess.crop_size: not a crop refiner")
+        self.crop_size = float(pre.crop_size)
+        missing = [n for n in self.refiner.landmark_names if n not in coarse.landmark_names]
+        if missing:
+            raise RefinerError(
+                f"refiner landmarks {', '.join(missing)} are not outputs of the coarse model "
+                f"({', '.join(coarse.landmark_names)}): the crop is centred on the coarse "
+                f"predictions of the refiner's landmarks")
+
+    @property
+    def config(self) -> CephConfig:
+        return self.coarse.config
+
+    @property
+    def landmark_names(self) -> list[str]:
+        return self.coarse.landmark_names
+
+    # -- the second pass ------------------------------------------------------------------
+    def crop_box(self, result: ImageResult) -> Box | None:
+        """Box around the found coarse points of the refiner's landmarks (None if none found)."""
+        pts = [(lm.x, lm.y) for lm in (result.point(n) for n in self.refiner.landmark_names)
+               if lm.found and lm.x is not None]
+        if not pts:
+            return None
+        c = np.mean(np.asarray(pts, dtype=np.float64), axis=0)
+        return Box(float(c[0]), float(c[1]), self.crop_size)
+
+    def crop_input(self, image: CephImage, box: Box) -> np.ndarray:
+        """(3, N, N) float32 normalised refiner input for ``box`` (original pixels)."""
+        pre = self.refiner.config.preprocess
+        n = int(pre.image_size)
+        pixels, f = image.pixels, 1.0
+        if pre.antialias:
+            pixels, f = area_downscale(pixels, n / self.crop_size)
+        warped = warp_image(pixels, warp_matrix(box.scaled(f), n), n)
+        x = np.ascontiguousarray(warped.transpose(2, 0, 1), dtype=np.float32)
+        return (x - pre.mean) / pre.std
+
+    def refine(self, image: CephImage, result: ImageResult) -> ImageResult:
+        box = self.crop_box(result)
+        if box is None:
+            return result
+        n = int(self.refiner.config.preprocess.image_size)
+        x = torch.from_numpy(self.crop_input(image, box))[None]
+        heat = self.refiner.heatmaps(x).cpu().numpy()[0]
+        dec = self.refiner.codec.decode(heat)
+        xy = box.to_image(dec.xy, n)
+        sp = image.spacing_xy_mm
+        new: dict[str, LandmarkResult] = {}
+        for name, (px, py), s, ok in zip(self.refiner.landmark_names, xy, dec.scores, dec.found):
+            new[name] = LandmarkResult(
+                name=name, x=float(px) if ok else None, y=float(py) if ok else None,
+                score=float(s), found=bool(ok),
+                x_mm=float(px * sp[0]) if ok and sp else None,
+                y_mm=float(py * sp[1]) if ok and sp else None)
+        result.landmarks = [new.get(lm.name, lm) for lm in result.landmarks]
+        return result
+
+    # -- the predictor interface ----------------------------------------------------------
+    def _one(self, image: str | Path | CephImage) -> tuple[ImageResult, dict]:
+        img = image if isinstance(image, CephImage) else read_image(image)
+        item = self.coarse.prepare(img)
+        batch = torch.as_tensor(np.asarray(item["image"]))[None]
+        heat = self.coarse.heatmaps(batch).cpu().numpy()[0]
+        result = self.coarse.decode(heat, item["meta"])
+        return self.refine(img, result), item
+
+    def predict(self, images: Sequence[str | Path | CephImage]) -> list[ImageResult]:
+        return [self._one(im)[0] for im in images]
+
+    def predict_one(self, image: str | Path | CephImage) -> ImageResult:
+        return self._one(image)[0]
+
+    def iter_predictions(self, paths: Sequence[str | Path]
+                         ) -> Iterator[tuple[str, ImageResult | Exception, dict | None]]:
+        for path in paths:
+            try:
+                result, item = self._one(path)
+            except (ValueError, OSError, RuntimeError) as exc:
+                yield str(path), exc, None
+                continue
+            yield str(path), result, item
+
+
+def build_predictor(checkpoint: str | Path, config: CephConfig,
+                    overrides: dict[str, Any] | None = None) -> LandmarkPredictor | RefinedPredictor:
+    """The CLI's predictor: ``checkpoint`` alone, or with ``config.infer.refine_checkpoint``."""
+    coarse = LandmarkPredictor(checkpoint, config, overrides)
+    if coarse.config.preprocess.crop_size:
+        raise RefinerError(f"{checkpoint}: is a crop refiner (crop size "
+                           f"{coarse.config.preprocess.crop_size} px); give the whole-image model as "
+                           f"--checkpoint and this one as --refine-checkpoint")
+    ref = coarse.config.infer.refine_checkpoint
+    return RefinedPredictor(coarse, ref) if ref else coarse
