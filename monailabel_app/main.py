@@ -13,7 +13,7 @@ Tasks (``--conf models``: ``all`` or a comma list):
   model dir; the infer task of the same name uses it from its next request;
 * strategy ``uncertainty`` and scoring ``uncertainty``: plain-vs-mirrored landmark disagreement.
 
-See docs/monailabel.md for the options and the 3D Slicer workflow.
+See the README (section "MONAI Label app") for the options and the 3D Slicer workflow.
 """
 from __future__ import annotations
 
