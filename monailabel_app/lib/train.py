@@ -31,7 +31,7 @@ from .options import AppOptions
 logger = logging.getLogger(__name__)
 
 # request keys MONAI Label clients add that are no training options
-IGNORED = {"model", "local_rank", "gpus", "multi_gpu", "client_id", "bundle_path", "dataset",
+IGNORED = {"model", "local_rank", "client_id", "bundle_path", "dataset",
            "max_workers", "logging", "run_id", "name", "train_ds", "val_ds", "pretrained", "val_split"}
 READABLE = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
@@ -93,7 +93,7 @@ class LandmarkTrainTask(TrainTask):
                     cv2.imwrite(src, cv2.cvtColor(app_image.ceph.pixels, cv2.COLOR_RGB2BGR))
                 items.append(TrainingImage(src, points, app_image.ceph.spacing_mm, image_id))
             except Exception as exc:
-                logger.warning("%s: skipping %s: %s", self.name, image_id, exc)
+                logger.warning("%s: cannot use the final label of %s: %s", self.name, image_id, exc)
                 problems[image_id] = str(exc)
         return items, problems
 
@@ -119,6 +119,8 @@ class LandmarkTrainTask(TrainTask):
         cfg = self.options.base_config()
         params = {k: v for k, v in request.items() if k not in IGNORED and v is not None and v != ""}
         device = params.pop("device", None)
+        multi_gpu = str(params.pop("multi_gpu", "false")).lower() in ("1", "true", "yes")
+        gpus = params.pop("gpus", "all")
         if self.fixed_landmarks:
             params.pop("landmarks", None)
         updates, unknown = config_updates(params, prefer="train", cfg=cfg)
@@ -137,9 +139,11 @@ class LandmarkTrainTask(TrainTask):
         work = self.options.model_dir / "runs" / self.name / stamp
         work.mkdir(parents=True, exist_ok=True)
         items, problems = self.collect(datastore, work)
+        if problems:  # never train on a silently shrunken set
+            raise ValueError(f"{self.name}: {len(problems)} final label(s) cannot be used: " +
+                             "; ".join(f"{k}: {v}" for k, v in problems.items()))
         if not items:
-            raise ValueError(f"{self.name}: no usable final labels in the datastore"
-                             + (f" ({len(problems)} skipped: {problems})" if problems else ""))
+            raise ValueError(f"{self.name}: no final labels in the datastore")
         names = self.landmarks(cfg.train.landmarks, items)
         csv_path = write_points_csv(items, work / "annotations.csv", names)
         cfg.update({"train.annotations": str(csv_path), "train.image_dir": str(work),
@@ -152,7 +156,14 @@ class LandmarkTrainTask(TrainTask):
         tracker = _Tracker(self.options, self.name) if self.options.tracking else None
         from cephmark.training import finetune
 
-        result = finetune(cfg, callback=_Progress(self.name, tracker))
+        nproc = _gpu_count(gpus) if multi_gpu else 1
+        if nproc > 1:  # the same code as `torchrun -m cephmark finetune`, one process per GPU
+            from cephmark.training.launch import run_distributed
+
+            best = run_distributed(cfg, nproc, work)
+            result = _DistributedResult(best, Path(cfg.train.output) / "last.pth", names)
+        else:
+            result = finetune(cfg, callback=_Progress(self.name, tracker))
         history = list(getattr(result, "history", []) or [])
         stats = {
             "model": self.name, "published": datetime.now().isoformat(timespec="seconds"),
@@ -168,6 +179,19 @@ class LandmarkTrainTask(TrainTask):
         if tracker:
             tracker.close()
         return json_safe(stats)
+
+
+def _gpu_count(gpus: Any) -> int:
+    """``gpus`` as MONAI Label sends it: "all" or a comma list of indices."""
+    available = torch.cuda.device_count()
+    if str(gpus).lower() in ("all", ""):
+        return available
+    return min(available, len([g for g in str(gpus).split(",") if g.strip()]))
+
+
+class _DistributedResult:
+    def __init__(self, checkpoint: Path, last: Path, names: list[str]) -> None:
+        self.checkpoint, self.last, self.landmark_names, self.history = checkpoint, last, names, []
 
 
 class _Progress:
