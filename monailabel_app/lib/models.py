@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Callable
 
 from cephmark.config import CephConfig
 from cephmark.inference import LandmarkPredictor
+from cephmark.models.checkpoint import export_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -137,17 +137,7 @@ class ModelSource:
     # -- publishing -------------------------------------------------------------------
     def publish(self, checkpoint: str | Path, stats: dict[str, Any] | None = None) -> Path:
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        target = self.published_path
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.model_dir)
-        try:
-            with os.fdopen(fd, "wb") as dst, open(checkpoint, "rb") as src:
-                shutil.copyfileobj(src, dst, 1 << 20)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        target = export_checkpoint(checkpoint, self.published_path)  # atomic, no optimizer state
         if stats is not None:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.stats_path.name}.", dir=self.model_dir)
             with os.fdopen(fd, "w") as fh:
