@@ -14,6 +14,7 @@ from cephmark.inference.results import ImageResult, LandmarkResult
 from cephmark.models.checkpoint import LoadedModel, load_model
 from cephmark.runtime import resolve_device
 from cephmark.transforms import Box, inference_transforms
+from cephmark.transforms.affine import invert_points
 
 
 class LandmarkPredictor:
@@ -111,7 +112,10 @@ class LandmarkPredictor:
         """Heatmaps of one image -> landmarks in original image pixels (and mm)."""
         n = heatmaps.shape[-1]
         dec = self.codec.decode(heatmaps)
-        xy = Box(*meta["box"]).to_image(dec.xy, n)
+        if meta.get("map_back") == "matrix":  # antialiased input: exact per-axis geometry
+            xy = invert_points(meta["warp_matrix"], dec.xy)
+        else:  # the reference's arithmetic
+            xy = Box(*meta["box"]).to_image(dec.xy, n)
         sp = meta.get("spacing_xy_mm")
         spacing = float(np.mean(sp)) if sp else None
         landmarks = []

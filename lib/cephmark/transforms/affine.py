@@ -84,6 +84,12 @@ def area_downscale(pixels: np.ndarray, f: float) -> tuple[np.ndarray, float]:
     return cv2.resize(pixels, (nw, round(h * f) or 1), interpolation=cv2.INTER_AREA), f
 
 
+def invert_points(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Map (K, 2) points back through the inverse of a 2x3 affine."""
+    inv = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    return apply_matrix(inv, q)
+
+
 def apply_matrix(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Apply a 2x3 affine to (K, 2) points."""
     xy = np.asarray(xy, dtype=np.float64)

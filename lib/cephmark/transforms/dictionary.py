@@ -77,9 +77,11 @@ class TopDownAffined(MapTransform, Randomizable):
                 pixels, f = area_downscale(pixels, self.n / max(w, h))
             matrix = warp_matrix(box.scaled(f), self.n, rot)
             d[key] = warp_image(pixels, matrix, self.n)
-            if f != 1.0:  # the matrix that maps original image pixels
-                matrix = matrix @ np.array([[f, 0, 0.5 * f - 0.5], [0, f, 0.5 * f - 0.5], [0, 0, 1]])
             meta = dict(d.get(self.meta_key) or {})
+            if f != 1.0:  # the matrix from original pixels (per-axis: heights round separately)
+                fx, fy = pixels.shape[1] / w, pixels.shape[0] / h
+                matrix = matrix @ np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]])
+                meta["map_back"] = "matrix"  # invert warp_matrix, not the square box
             meta.update(box=(box.cx, box.cy, box.size), warp_matrix=matrix, image_size=self.n)
             d[self.meta_key] = meta
             if self.landmark_key in d and d[self.landmark_key] is not None:
