@@ -204,6 +204,47 @@ def measure_memory(args: argparse.Namespace, checkpoint: Path, image: Path, pipe
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# -- the bundled trained model --------------------------------------------------------------
+def trained_section(images: list[Path], repeats: int) -> tuple[str, str] | None:
+    """Exact vs fast on the bundled starter model (trained: real heatmaps), its own settings."""
+    from cephmark.config import CephConfig
+    from cephmark.inference import LandmarkPredictor
+    from cephmark.weights import STARTER
+
+    if not STARTER.is_file():
+        return None
+    preds = {name: LandmarkPredictor(str(STARTER), CephConfig(), overrides={
+        "infer.fast": name == "fast", "infer.device": "cpu", "infer.batch_size": 1})
+        for name in ("exact", "fast")}
+    n = preds["exact"].config.preprocess.image_size
+    times: dict[tuple[str, bool], list[float]] = {}
+    worst, step = 0.0, 0
+    for name in ("exact", "fast"):
+        for flip in (False, True):
+            predict_timed(preds[name], images[0], flip)  # warm-up
+    for _ in range(repeats):
+        for img in images:
+            for flip in (False, True):
+                order = ("exact", "fast") if step % 2 == 0 else ("fast", "exact")
+                step += 1
+                pts = {}
+                for name in order:
+                    t, pts[name] = predict_timed(preds[name], img, flip)
+                    times.setdefault((name, flip), []).append(t["total"])
+                ok = ~np.isnan(pts["exact"][:, 0]) & ~np.isnan(pts["fast"][:, 0])
+                worst = max(worst, float(np.linalg.norm(pts["exact"][ok] - pts["fast"][ok], axis=1).max()))
+    rows = []
+    for flip in (False, True):
+        e, f = statistics.median(times[("exact", flip)]), statistics.median(times[("fast", flip)])
+        rows.append(["on" if flip else "off", f"{e:.2f}", f"{f:.2f}", f"{e / f:.2f}x"])
+    j = preds["exact"].loaded.model.num_landmarks
+    title = (f"Bundled trained starter model (`{STARTER.name}`: {j} landmarks, N = {n}, its own "
+             f"preprocessing), same images, {repeats} repeats, alternating: max point difference "
+             f"fast vs straightforward {worst:.2e} px (image pixels)")
+    return title, fmt_table(rows, ["flip test", "straightforward s/image (median)",
+                                   "fast s/image (median)", "speed-up"])
+
+
 # -- accuracy diagnostics -------------------------------------------------------------------
 def accuracy_diagnostics(pe, pf, image: Path, seed: int = 0) -> dict[str, float]:
     """How far apart the two pipelines' heatmaps are, and what that does to points.
@@ -273,6 +314,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: cores)")
     p.add_argument("--raw-head", action="store_true",
                    help="keep the random output layer (pixel-noise heatmaps) instead of smooth_output_layer")
+    p.add_argument("--no-trained", action="store_true", help="skip the bundled starter model check")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--write", type=Path, help="write the markdown report here")
     p.add_argument("--smoke", action="store_true", help="tiny model, N=256, 1 image, 1 repeat")
@@ -348,6 +390,9 @@ def main() -> None:
         diag = accuracy_diagnostics(preds["exact"], preds["fast"], images[0])
         print(f"diagnostics: {diag}", flush=True)
         del preds
+        trained = None if args.no_trained else trained_section(images, args.repeats)
+        if trained:
+            print(trained[0] + "\n" + trained[1], flush=True)
         memory = {}
         if not args.no_memory:
             for name, flip in configs:
@@ -440,6 +485,8 @@ def main() -> None:
             summary,
             "",
         ]
+        if trained:
+            lines += [trained[0] + ":", "", trained[1], ""]
         if memory:
             ex_off, ex_on = memory[("exact", False)], memory[("exact", True)]
             lines += [
