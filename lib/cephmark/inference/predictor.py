@@ -42,7 +42,8 @@ class LandmarkPredictor:
 
             self.model = optimize_for_inference(self.model, self.device, compile=cfg.infer.compile,
                                                 amp=getattr(cfg.infer, "amp", None))
-            self.codec = FastHeatmapCodec(blur_kernel=cfg.codec.blur_kernel)  # same results
+            # the reference decode arithmetic bit for bit, blurring only windows near the peak
+            self.codec = FastHeatmapCodec(blur_kernel=cfg.codec.blur_kernel)
         self.transforms = inference_transforms(cfg.preprocess)
 
     @property
