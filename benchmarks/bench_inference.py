@@ -6,8 +6,12 @@ One process, the same real images, one model:
 * model: ``CLDetectionModel(ModelArch.preset(arch, J))`` with random weights; its BatchNorm
   statistics are first calibrated on random input (one train-mode pass, so activations stay
   O(1) as in a trained network) and then randomised (running mean/var, weight, bias), so
-  folding really has something to fold. It is saved as a reference-format checkpoint
-  (``{"state_dict", "meta"}``) in a temporary folder and loaded through `LandmarkPredictor`.
+  folding really has something to fold. The final output layer is made a Gaussian upsampler
+  (`smooth_output_layer`, ``--raw-head`` keeps it random) so heatmaps are smooth peaks as a
+  trained model's are; on pixel-noise heatmaps DARK's Newton step is ill-conditioned and
+  any fp32 reordering moves points (the report's controls quantify that). It is saved as a
+  reference-format checkpoint (``{"state_dict", "meta"}``) in a temporary folder and loaded
+  through `LandmarkPredictor`.
 * two predictors on that file: ``infer.fast=False`` (one image per pass, flipped input as its
   own pass: the reference's arithmetic) and ``infer.fast=True`` (BatchNorm folded,
   channels-last, plain + flipped input in one batch, windowed DARK decoding).
@@ -16,7 +20,8 @@ One process, the same real images, one model:
   every call is timed in three stages (preprocessing, forward + flip averaging, decoding) the
   way `LandmarkPredictor.predict` runs them.
 * max point difference (image pixels, Euclidean) between the two pipelines over all
-  images, both flip settings, landmarks found by both.
+  images, both flip settings, landmarks found by both; heatmap differences and two controls
+  (`accuracy_diagnostics`); the same comparison on the bundled trained starter model.
 * peak memory: each configuration (pipeline x flip) runs once more in its own subprocess
   (fresh interpreter: load checkpoint, build predictor, predict one image), which reports
   its RSS high-water mark (``VmHWM`` in /proc/self/status; not ``getrusage().ru_maxrss``,
@@ -28,8 +33,8 @@ One process, the same real images, one model:
 The machine may be shared: timings are medians (and minima) of alternating runs; compare
 the ratios, not absolute seconds across runs.
 
-    python benchmarks/bench_inference.py                     # W48, J=38, N=1024 (~10 min)
-    python benchmarks/bench_inference.py --write benchmarks/RESULTS.md
+    python benchmarks/bench_inference.py                     # W48, J=38, N=1024 (~15 min idle)
+    python benchmarks/bench_inference.py --images 2 --repeats 3 --write benchmarks/RESULTS.md
     python benchmarks/bench_inference.py --smoke             # tiny model, N=256 (seconds)
 """
 from __future__ import annotations
@@ -450,8 +455,7 @@ def main() -> None:
         lines = [
             "# Inference benchmark (CPU)",
             "",
-            f"Produced by `python benchmarks/bench_inference.py{' --smoke' if args.smoke else ''}"
-            f" --write {args.write}` on {now}.",
+            f"Produced by `python benchmarks/bench_inference.py {' '.join(sys.argv[1:])}` on {now}.",
             "",
             f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); torch {torch.__version__}, "
             f"{args.threads} intra-op threads; numpy {np.__version__}",

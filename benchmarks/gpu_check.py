@@ -212,7 +212,7 @@ def point_diff(a: list, b: list) -> float:
 
 def trained_like_shift(base_heat: np.ndarray, base_dec: list, heat: np.ndarray) -> float:
     """Unit Gaussians (sigma 6 px at 1024) at the baseline points + (heat - base_heat)."""
-    codec = FastHeatmapCodec()  # decodes bit for bit as HeatmapCodec, without full-map blurs
+    codec = FastHeatmapCodec()  # the reference decode arithmetic, without full-map blurs
     worst = 0.0
     for hb, db, h in zip(base_heat, base_dec, heat):
         n = hb.shape[-1]
@@ -229,6 +229,8 @@ def trained_like_shift(base_heat: np.ndarray, base_dec: list, heat: np.ndarray) 
 def inference_section(args, model, device, x_all, deadline) -> tuple[list[list[str]], dict]:
     rows, baseline = [], {}
     cuda = device.type == "cuda"
+    if cuda:  # optimize_for_inference switches it on process-wide: same for every row
+        torch.backends.cudnn.benchmark = True
     # TF32 settings: off = IEEE fp32; TF32_DEFAULTS = PyTorch's (cuDNN convs TF32, matmul not)
     variants = [("eager fp32, TF32 off (reference arithmetic)", lambda: model, False)]
     if cuda:
@@ -502,7 +504,7 @@ def main() -> None:
         "",
         "- " + ", ".join(info),
         f"- inputs: {source}; inference without flip test; times are means of {args.iters} calls "
-        f"after {args.warmup} warm-up calls",
+        f"after {args.warmup} warm-up calls; cudnn.benchmark on for every inference row",
         "- point differences are in heatmap (= network input) pixels against the first row of "
         "the same batch size (x S/N, about 2.9 for a 1935x2400 image at 1024, for image pixels); "
         + ("random output layer kept (--raw-head): heatmaps are pixel noise, where DARK is "

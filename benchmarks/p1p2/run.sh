@@ -23,6 +23,8 @@ cephmark finetune "${COMMON[@]}" --image-size 256 --epochs 8 --unfreeze-after 1 
 # 3. crop refiner: 256 x 256 original pixels around p1/p2 -> 256 x 256 input (full resolution)
 cephmark finetune "${COMMON[@]}" --crop-size 256 --image-size 256 --epochs 10 --unfreeze-after 3 \
     --output runs/p1p2/refine256 2>&1 | tee runs/p1p2/logs/refine256.log
+# (the recorded run was stopped after epoch 6 and continued with the same options +
+#  --resume runs/p1p2/refine256/last.pth; the coarse run above was stopped after epoch 4)
 
 # 4. test1: coarse alone, coarse + refiner
 cephmark evaluate --checkpoint runs/p1p2/coarse256/checkpoint_p1_p2_cldetection.pth \

@@ -45,6 +45,17 @@ _AMP = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float1
         "float16": torch.float16, "half": torch.float16}
 
 
+def _amp_dtype(amp: str | torch.dtype | None) -> torch.dtype | None:
+    if amp is None or isinstance(amp, torch.dtype):
+        return None if amp in (None, torch.float32) else amp
+    name = str(amp).strip().lower()
+    if name in ("", "none", "off", "false", "fp32", "float32"):
+        return None
+    if name not in _AMP:
+        raise ValueError(f"unknown autocast dtype {amp!r}: use bf16 or fp16 (or none)")
+    return _AMP[name]
+
+
 # -- threads --------------------------------------------------------------------------------
 def cpu_threads() -> int:
     """CPU cores this process may use: affinity mask (else ``os.cpu_count()``), capped by a
@@ -257,9 +268,11 @@ class InferenceModel(nn.Module):
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         fn = self.compiled if (self.compiled is not None and not kwargs) else self.model
-        with torch.autocast(self.device_type, dtype=self.amp or torch.float32,
-                            enabled=self.amp is not None):
+        if self.amp is None:
             out = fn(x, **kwargs)
+        else:
+            with torch.autocast(self.device_type, dtype=self.amp):
+                out = fn(x, **kwargs)
         if isinstance(out, torch.Tensor):
             return out.float().contiguous()
         return [o.float().contiguous() for o in out]
@@ -283,7 +296,7 @@ def optimize_for_inference(model: nn.Module, device: torch.device | str, compile
     on CUDA ``torch.backends.cudnn.benchmark`` is switched on (process-wide).
     """
     device = torch.device(device)
-    amp_dtype = _AMP[amp.lower()] if isinstance(amp, str) else amp
+    amp_dtype = _amp_dtype(amp)
     fast = copy.deepcopy(model).to(device).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
