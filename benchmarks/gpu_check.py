@@ -25,7 +25,7 @@ without them; PyYAML is stubbed when absent (only ``CephConfig.from_yaml`` uses 
 3. ``torch.compile`` (bf16, fast model) in a subprocess with a time cap (compile time
    included in what is reported), batch 1 and 4, if time is left.
 
-The whole run keeps to a deadline (default 280 s); steps that do not fit are reported as
+The whole run keeps to a deadline (default 270 s); steps that do not fit are reported as
 skipped. Prints markdown tables and writes them to ``$OUT/gpu_results.md`` when ``$OUT``
 is set.
 
@@ -450,7 +450,7 @@ def main() -> None:
                    default=[1, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64])
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--deadline", type=float, default=280.0, help="seconds for the whole run")
+    p.add_argument("--deadline", type=float, default=270.0, help="seconds for the whole run")
     p.add_argument("--compile-cap", type=float, default=None,
                    help="seconds for torch.compile (default 150; 40 with --smoke)")
     p.add_argument("--compile-reserve", type=float, default=110.0,

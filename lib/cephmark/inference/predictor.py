@@ -7,7 +7,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from cephmark.codecs import HeatmapCodec
+from cephmark.codecs import FastHeatmapCodec
 from cephmark.config import CephConfig
 from cephmark.io import CephImage, read_image
 from cephmark.inference.results import ImageResult, LandmarkResult
@@ -36,14 +36,12 @@ class LandmarkPredictor:
         self.config = cfg
         self.device = resolve_device(cfg.infer.device)
         self.model = self.loaded.model.to(self.device).eval()
-        self.codec = HeatmapCodec(blur_kernel=cfg.codec.blur_kernel)
+        # the reference decode arithmetic bit for bit, blurring only windows near the peak
+        self.codec = FastHeatmapCodec(blur_kernel=cfg.codec.blur_kernel)
         if cfg.infer.fast:
-            from cephmark.inference.fast import FastHeatmapCodec, optimize_for_inference
+            from cephmark.inference.fast import optimize_for_inference
 
-            self.model = optimize_for_inference(self.model, self.device, compile=cfg.infer.compile,
-                                                amp=getattr(cfg.infer, "amp", None))
-            # the reference decode arithmetic bit for bit, blurring only windows near the peak
-            self.codec = FastHeatmapCodec(blur_kernel=cfg.codec.blur_kernel)
+            self.model = optimize_for_inference(self.model, self.device, compile=cfg.infer.compile)
         self.transforms = inference_transforms(cfg.preprocess)
 
     @property

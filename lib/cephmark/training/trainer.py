@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from cephmark.annotations import AnnotationSet, read_annotations, split_train_val
-from cephmark.codecs import HeatmapCodec
+from cephmark.codecs import FastHeatmapCodec
 from cephmark.config import CephConfig
 from cephmark.evaluation.metrics import DEFAULT_THRESHOLDS_MM, radial_errors, summarize, to_mm
 from cephmark.models.checkpoint import make_checkpoint, save_atomic
@@ -173,7 +173,7 @@ class _Trainer:
         if self.teacher is not None:
             log.info("keeping %d base landmarks: unlabelled base outputs are trained towards the "
                      "source model's own heatmaps", setup.base_count)
-        codec = HeatmapCodec(sigma=cfg.codec.sigma(self.n), blur_kernel=cfg.codec.blur_kernel)
+        codec = FastHeatmapCodec(sigma=cfg.codec.sigma(self.n), blur_kernel=cfg.codec.blur_kernel)
         self.codec = codec
         self.loss_fn = HeatmapLoss(codec, foreground_weight=t.foreground_weight)
 
