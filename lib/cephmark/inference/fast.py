@@ -31,7 +31,6 @@ import logging
 import os
 from typing import Any
 
-import numpy as np
 import torch
 import torch.fx as fx
 from torch import nn
