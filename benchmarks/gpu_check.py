@@ -59,6 +59,8 @@ except ImportError:  # cephmark.config imports it at module level; nothing here 
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_heads import smooth_output_layer  # noqa: E402
 
 GIB = 1024 ** 3
 LIMIT_GIB = 22.0
@@ -112,35 +114,6 @@ def random_model(arch: str, landmarks: int, device: torch.device, seed: int = 0)
             bn.weight.copy_(torch.empty(bn.num_features).uniform_(0.5, 1.5, generator=g))
             bn.bias.copy_(torch.empty(bn.num_features).uniform_(-0.2, 0.2, generator=g))
     return model.eval()
-
-
-def smooth_output_layer(model: CLDetectionModel, sigma: float = 1.5, seed: int = 0) -> CLDetectionModel:
-    """Final heatmap layer -> Gaussian upsampler (as in bench_inference.py): smooth peaks.
-
-    Random output layers give pixel-noise heatmaps on which DARK is ill-conditioned; with
-    this, heatmaps are blurred random features (sigma * r = 6 output px), shaped like a
-    trained model's, so point differences mean something. Everything else stays random.
-    """
-    conv = model.head.converge[3].conv
-    r = model.head.converge[3].upscale
-    j = model.num_landmarks
-    out_c, e, k, _ = conv.weight.shape
-    g = torch.Generator().manual_seed(seed)
-    u = torch.arange(k, dtype=torch.float64) - k // 2
-    w = torch.zeros(out_c, e, k, k, dtype=torch.float64)
-    mix = torch.empty(j, e, dtype=torch.float64).uniform_(0.5, 1.0, generator=g)
-    mix = mix / mix.sum(dim=1, keepdim=True)
-    for a in range(r):
-        for b in range(r):
-            dy, dx = (a + 0.5) / r - 0.5, (b + 0.5) / r - 0.5
-            ker = torch.exp(-((u[:, None] - dy) ** 2 + (u[None, :] - dx) ** 2) / (2 * sigma ** 2))
-            ker = ker / ker.sum()
-            for jj in range(j):
-                w[jj * r * r + a * r + b] = mix[jj][:, None, None] * ker
-    with torch.no_grad():
-        conv.weight.copy_(w.to(conv.weight.dtype))
-        conv.bias.zero_()
-    return model
 
 
 def input_batch(n: int, count: int) -> tuple[torch.Tensor, str]:
