@@ -1,6 +1,7 @@
 """Landmark prediction: preprocessing, forward (+ flip test in the same batch), decoding."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -27,7 +28,7 @@ class LandmarkPredictor:
 
     def __init__(self, checkpoint: str | Path | LoadedModel, config: CephConfig | None = None,
                  overrides: dict[str, Any] | None = None) -> None:
-        cfg = config or CephConfig()
+        cfg = copy.deepcopy(config) if config is not None else CephConfig()  # caller's stays as is
         self.loaded = (checkpoint if isinstance(checkpoint, LoadedModel)
                        else load_model(checkpoint, names=cfg.infer.names))
         if self.loaded.preprocess:
