@@ -111,3 +111,52 @@ def test_refiner_landmarks_missing_from_the_coarse_model_is_an_error(trained, ti
 def test_a_refiner_is_not_a_coarse_model(trained, capsys):
     rc = main(["predict", str(IMAGES / "001.jpg"), "--checkpoint", str(trained[1]), "--device", "cpu"])
     assert rc == 2 and "--refine-checkpoint" in capsys.readouterr().err
+
+
+def _identity_refiner(coarse_ckpt, refiner_ckpt, shift: float):
+    """A RefinedPredictor whose refiner network is replaced by the identity (heatmaps = the first
+    two normalised input channels), so the crop / shift / canvas geometry can be checked exactly."""
+    from cephmark.inference import LandmarkPredictor
+    from cephmark.inference.refine import RefinedPredictor
+
+    cfg = CephConfig.from_dict({"infer": {"device": "cpu", "refine_shift": shift}})
+    pred = RefinedPredictor(LandmarkPredictor(coarse_ckpt, cfg), refiner_ckpt)
+    pred.refiner.heatmaps = lambda x: x[:, :2].clone()
+    return pred
+
+
+@pytest.mark.parametrize("shift", [2.0, 6.0])
+def test_shifted_crops_are_aligned_on_the_canvas(trained, shift):
+    from cephmark.io import read_image
+    from cephmark.transforms.affine import Box
+
+    pred = _identity_refiner(*trained, shift=shift)
+    image = read_image(IMAGES / "001.jpg")
+    box = Box(1650.0, 980.0, CROP)  # the ruler of 001 (textured, so misplacement shows)
+    canvas, pad = pred.shifted_heatmaps(image, box, shift)
+    assert pad == round(shift / (CROP / NR)) and canvas.shape == (2, NR + 2 * pad, NR + 2 * pad)
+    centre = pred.refiner.heatmaps(__import__("torch").from_numpy(pred.crop_input(image, box))[None]).numpy()[0]
+    # where all 9 boxes overlap, each sees exactly the centre box's pixels: the mean equals them
+    np.testing.assert_allclose(canvas[:, 2 * pad:NR, 2 * pad:NR], centre[:, pad:NR - pad, pad:NR - pad], atol=1e-5)
+    assert np.abs(centre).max() > 0.5  # a real (non-constant) crop, so the check has teeth
+    # the centre box's corner pixel is seen by 4 of the 9 boxes: the mean there is shrunk to 4/9
+    np.testing.assert_allclose(canvas[:, pad, pad], centre[:, 0, 0] * 4 / 9, atol=1e-5)
+
+
+def test_shifted_refinement_decodes_a_peak_where_it_is(trained):
+    from cephmark.inference.results import ImageResult, LandmarkResult
+    from cephmark.io import CephImage
+
+    yy, xx = np.mgrid[0:400, 0:400]
+    peak = (212.0, 187.0)  # image pixels
+    blob = 255 * np.exp(-((xx - peak[0]) ** 2 + (yy - peak[1]) ** 2) / (2 * 6.0 ** 2))
+    pixels = np.ascontiguousarray(np.repeat(blob.astype(np.uint8)[..., None], 3, axis=2))
+    image = CephImage(pixels=pixels, path="blob.png")
+    for shift in (0.0, 8.0):
+        pred = _identity_refiner(*trained, shift=shift)
+        coarse = ImageResult("blob.png", 400, 400, None, None, [
+            LandmarkResult("p1", 190.0, 200.0, 1.0, True), LandmarkResult("p2", 205.0, 170.0, 1.0, True)])
+        out = pred.refine(image, coarse)
+        for name in ("p1", "p2"):
+            lm = out.point(name)
+            assert lm.found and abs(lm.x - peak[0]) < 0.5 and abs(lm.y - peak[1]) < 0.5, (shift, lm)

@@ -3,8 +3,9 @@
     python benchmarks/p1p2/make_splits.py runs/p1p2
 
 writes ``train18.json`` (the first 18 train images having p1/p2: 001-018), ``val6.json``
-(the next 6: 019-024, early stopping only) and ``test1.json`` (every test1 image having
-labels: 151-300). The images stay in /work/shared/data/isbi2015/images (pass --image-dir).
+(the next 6: 019-024, early stopping only), ``dev.json`` (the rest of the train images,
+025-150: for choosing inference options such as ``--refine-shift`` without touching the test
+set) and ``test1.json`` (every test1 image having labels: 151-300). The images stay in /work/shared/data/isbi2015/images (pass --image-dir).
 ISBI 2015 images and labels: research use only; see the data folder's README (license notice).
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main() -> None:
     train_pool = [t for t in tasks if image_number(t) <= 150]
     splits = {"train18.json": train_pool[:a.n_train],
               "val6.json": train_pool[a.n_train:a.n_train + a.n_val],
+              "dev.json": train_pool[a.n_train + a.n_val:],
               "test1.json": [t for t in tasks if 151 <= image_number(t) <= 300]}
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,9 @@ class InferConfig:
     # second pass: a crop refiner (finetune --crop-size) re-predicts its landmarks on a crop
     # around the coarse model's points (see cephmark.inference.refine)
     refine_checkpoint: str | None = None
+    # > 0: the refiner also sees 8 boxes shifted by +-refine_shift original pixels (3 x 3 grid);
+    # the 9 heatmaps, aligned, are averaged before decoding (see RefinedPredictor.refine)
+    refine_shift: float = 0.0
 
 
 @dataclass

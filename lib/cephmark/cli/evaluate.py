@@ -14,6 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-checkpoint", metavar="PATH",
                    help="crop refiner (finetune --crop-size): re-predict its landmarks on a crop around "
                         "the coarse points")
+    p.add_argument("--refine-shift", type=float, metavar="PX",
+                   help="with --refine-checkpoint: average the refiner's heatmaps over a 3 x 3 grid of "
+                        "crops PX original pixels apart (default 0: one crop)")
     p.add_argument("--annotations", required=True, metavar="FILE", help="Label Studio JSON, COCO, CSV or Aariz folder")
     p.add_argument("--image-dir", metavar="DIR", help="images folder (default: the annotation file's)")
     p.add_argument("--annotation-format", default="auto", help="auto, label_studio, coco, csv, aariz")
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
                              "infer.checkpoint": args.checkpoint,
-                             "infer.refine_checkpoint": args.refine_checkpoint})
+                             "infer.refine_checkpoint": args.refine_checkpoint,
+                             "infer.refine_shift": args.refine_shift})
     predictor = build_predictor(cfg.infer.checkpoint or default_checkpoint(), cfg, {
         "preprocess.image_size": args.image_size,
         "preprocess.flip_test": False if args.no_flip else None})

@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-checkpoint", metavar="PATH",
                    help="crop refiner (finetune --crop-size): re-predict its landmarks on a crop around "
                         "the coarse points")
+    p.add_argument("--refine-shift", type=float, metavar="PX",
+                   help="with --refine-checkpoint: average the refiner's heatmaps over a 3 x 3 grid of "
+                        "crops PX original pixels apart (default 0: one crop)")
     p.add_argument("--image-size", type=int, help="network input size N (default: from the checkpoint, else 1024)")
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: auto)")
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         "infer.device": args.device, "infer.names": split_list(args.names),
         "infer.batch_size": args.batch_size, "infer.fast": True if args.fast else None,
         "infer.checkpoint": args.checkpoint, "infer.refine_checkpoint": args.refine_checkpoint,
+        "infer.refine_shift": args.refine_shift,
     })
     overrides = {"preprocess.image_size": args.image_size,
                  "preprocess.flip_test": False if args.no_flip else None}

@@ -7,6 +7,12 @@ of the refiner's landmarks (those found), cut with the same uint8 OpenCV warp as
 (after the same area-averaging by ``min(1, N / crop_size)``), and the refiner's decoded points
 (DARK), mapped back with `Box.to_image`, replace the coarse ones (scores from the refiner).
 Landmarks the refiner does not predict keep their coarse values.
+
+With ``infer.refine_shift`` > 0 the refiner sees a 3 x 3 grid of boxes, shifted by
+``-s, 0, +s`` original pixels (``s`` rounded to whole heatmap pixels, so the heatmaps align
+exactly); the aligned heatmaps are summed on a larger canvas and divided by 9 before decoding.
+A peak that every box sees keeps its height; one seen near the edge of a single box (where a
+refiner trained on 18 images is least reliable) is divided by 9.
 """
 from __future__ import annotations
 
@@ -90,15 +96,34 @@ class RefinedPredictor:
         x = np.ascontiguousarray(warped.transpose(2, 0, 1), dtype=np.float32)
         return (x - pre.mean) / pre.std
 
+    def shifted_heatmaps(self, image: CephImage, box: Box, shift: float) -> tuple[np.ndarray, int]:
+        """Mean of the refiner's heatmaps over a 3 x 3 grid of boxes ``shift`` original pixels
+        apart, on a canvas padded by ``pad`` heatmap pixels around ``box``'s own map."""
+        n = int(self.refiner.config.preprocess.image_size)
+        boxes, offsets, pad = [box], [(0, 0)], 0
+        if shift > 0:
+            per_px = self.crop_size / n  # original pixels per input pixel
+            pad = max(1, int(round(shift / per_px)))
+            offsets = [(dx, dy) for dy in (-pad, 0, pad) for dx in (-pad, 0, pad)]
+            boxes = [Box(box.cx + dx * per_px, box.cy + dy * per_px, box.size) for dx, dy in offsets]
+        x = torch.from_numpy(np.stack([self.crop_input(image, b) for b in boxes]))
+        heat = self.refiner.heatmaps(x).cpu().numpy()
+        j, h, w = heat.shape[1:]
+        if (h, w) != (n, n):
+            raise RefinerError(f"refiner heatmaps are {h} x {w}, expected the input size {n}")
+        canvas = np.zeros((j, h + 2 * pad, w + 2 * pad), dtype=np.float32)
+        for (dx, dy), hm in zip(offsets, heat):
+            canvas[:, pad + dy:pad + dy + h, pad + dx:pad + dx + w] += hm
+        return canvas / len(boxes), pad
+
     def refine(self, image: CephImage, result: ImageResult) -> ImageResult:
         box = self.crop_box(result)
         if box is None:
             return result
         n = int(self.refiner.config.preprocess.image_size)
-        x = torch.from_numpy(self.crop_input(image, box))[None]
-        heat = self.refiner.heatmaps(x).cpu().numpy()[0]
+        heat, pad = self.shifted_heatmaps(image, box, float(self.config.infer.refine_shift or 0.0))
         dec = self.refiner.codec.decode(heat)
-        xy = box.to_image(dec.xy, n)
+        xy = box.to_image(dec.xy - pad, n)
         sp = image.spacing_xy_mm
         new: dict[str, LandmarkResult] = {}
         for name, (px, py), s, ok in zip(self.refiner.landmark_names, xy, dec.scores, dec.found):
