@@ -115,13 +115,14 @@ def test_a_refiner_is_not_a_coarse_model(trained, capsys):
 
 def _identity_refiner(coarse_ckpt, refiner_ckpt, shift: float):
     """A RefinedPredictor whose refiner network is replaced by the identity (heatmaps = the first
-    two normalised input channels), so the crop / shift / canvas geometry can be checked exactly."""
+    two input channels as pixel / 255), so the crop / shift / canvas geometry can be checked exactly."""
     from cephmark.inference import LandmarkPredictor
     from cephmark.inference.refine import RefinedPredictor
 
     cfg = CephConfig.from_dict({"infer": {"device": "cpu", "refine_shift": shift}})
     pred = RefinedPredictor(LandmarkPredictor(coarse_ckpt, cfg), refiner_ckpt)
-    pred.refiner.heatmaps = lambda x: x[:, :2].clone()
+    pre = pred.refiner.config.preprocess
+    pred.refiner.heatmaps = lambda x: (x[:, :2] * pre.std + pre.mean) / 255.0
     return pred
 
 
@@ -138,25 +139,47 @@ def test_shifted_crops_are_aligned_on_the_canvas(trained, shift):
     centre = pred.refiner.heatmaps(__import__("torch").from_numpy(pred.crop_input(image, box))[None]).numpy()[0]
     # where all 9 boxes overlap, each sees exactly the centre box's pixels: the mean equals them
     np.testing.assert_allclose(canvas[:, 2 * pad:NR, 2 * pad:NR], centre[:, pad:NR - pad, pad:NR - pad], atol=1e-5)
-    assert np.abs(centre).max() > 0.5  # a real (non-constant) crop, so the check has teeth
+    assert centre.max() - centre.min() > 0.3  # a real (textured) crop, so the check has teeth
     # the centre box's corner pixel is seen by 4 of the 9 boxes: the mean there is shrunk to 4/9
     np.testing.assert_allclose(canvas[:, pad, pad], centre[:, 0, 0] * 4 / 9, atol=1e-5)
 
 
 def test_shifted_refinement_decodes_a_peak_where_it_is(trained):
-    from cephmark.inference.results import ImageResult, LandmarkResult
-    from cephmark.io import CephImage
-
-    yy, xx = np.mgrid[0:400, 0:400]
     peak = (212.0, 187.0)  # image pixels
-    blob = 255 * np.exp(-((xx - peak[0]) ** 2 + (yy - peak[1]) ** 2) / (2 * 6.0 ** 2))
-    pixels = np.ascontiguousarray(np.repeat(blob.astype(np.uint8)[..., None], 3, axis=2))
-    image = CephImage(pixels=pixels, path="blob.png")
+    image = _blobs([(*peak, 255.0)])
     for shift in (0.0, 8.0):
         pred = _identity_refiner(*trained, shift=shift)
-        coarse = ImageResult("blob.png", 400, 400, None, None, [
-            LandmarkResult("p1", 190.0, 200.0, 1.0, True), LandmarkResult("p2", 205.0, 170.0, 1.0, True)])
-        out = pred.refine(image, coarse)
+        out = pred.refine(image, _coarse_result((190.0, 200.0), (205.0, 170.0)))
         for name in ("p1", "p2"):
             lm = out.point(name)
             assert lm.found and abs(lm.x - peak[0]) < 0.5 and abs(lm.y - peak[1]) < 0.5, (shift, lm)
+
+
+def _blobs(peaks: list[tuple[float, float, float]], size: int = 400):
+    from cephmark.io import CephImage
+
+    yy, xx = np.mgrid[0:size, 0:size]
+    img = sum(v * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 6.0 ** 2)) for x, y, v in peaks)
+    pixels = np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    return CephImage(pixels=np.ascontiguousarray(pixels), path="blobs.png")
+
+
+def _coarse_result(p1: tuple[float, float], p2: tuple[float, float]):
+    from cephmark.inference.results import ImageResult, LandmarkResult
+
+    return ImageResult("blobs.png", 400, 400, None, None, [
+        LandmarkResult("p1", *p1, 1.0, True), LandmarkResult("p2", *p2, 1.0, True)])
+
+
+def test_coarse_prior_keeps_a_landmark_off_a_brighter_look_alike(trained):
+    image = _blobs([(200.0, 231.0, 255.0), (203.0, 171.0, 200.0)])  # p1's blob is the brighter
+    coarse = _coarse_result((199.0, 228.0), (201.0, 174.0))
+    plain = _identity_refiner(*trained, shift=0.0).refine(image, coarse)
+    # without the prior both landmarks take the brightest peak: p2 lands on p1's blob
+    assert abs(plain.point("p2").y - 231.0) < 1.0 and abs(plain.point("p1").y - 231.0) < 1.0
+    pred = _identity_refiner(*trained, shift=0.0)
+    pred.coarse.config.infer.refine_prior_sigma = 20.0
+    out = pred.refine(image, _coarse_result((199.0, 228.0), (201.0, 174.0)))
+    for name, (x, y) in {"p1": (200.0, 231.0), "p2": (203.0, 171.0)}.items():
+        lm = out.point(name)
+        assert abs(lm.x - x) < 0.5 and abs(lm.y - y) < 0.5, (name, lm)

@@ -56,6 +56,10 @@ class InferConfig:
     # > 0: the refiner also sees 8 boxes shifted by +-refine_shift original pixels (3 x 3 grid);
     # the 9 heatmaps, aligned, are averaged before decoding (see RefinedPredictor.refine)
     refine_shift: float = 0.0
+    # > 0: each refiner heatmap is weighted by a Gaussian (this sigma, original pixels) centred
+    # on the landmark's coarse position before decoding: a peak of another landmark's look-alike
+    # far from where the coarse model put this one loses (e.g. p2 on p1's notch)
+    refine_prior_sigma: float = 0.0
 
 
 @dataclass

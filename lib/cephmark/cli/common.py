@@ -19,3 +19,23 @@ def load_config(args: argparse.Namespace, overrides: dict[str, Any]) -> CephConf
     """Defaults, then ``--config`` YAML, then the command-line ``overrides`` (None = unset)."""
     cfg = CephConfig.from_yaml(args.config) if getattr(args, "config", None) else CephConfig()
     return cfg.update(overrides)
+
+
+def add_refine_options(parser: argparse.ArgumentParser) -> None:
+    """The second pass (a crop refiner) of ``predict`` and ``evaluate``."""
+    g = parser.add_argument_group("crop refiner (second pass)")
+    g.add_argument("--refine-checkpoint", metavar="PATH",
+                   help="crop refiner (finetune --crop-size): re-predict its landmarks on a crop around "
+                        "the coarse points")
+    g.add_argument("--refine-shift", type=float, metavar="PX",
+                   help="average the refiner's heatmaps over a 3 x 3 grid of crops PX original pixels "
+                        "apart (default 0: one crop)")
+    g.add_argument("--refine-prior-sigma", type=float, metavar="PX",
+                   help="weight each refiner heatmap by a Gaussian of PX original pixels around the "
+                        "landmark's coarse position (default 0: off)")
+
+
+def refine_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config items set by `add_refine_options` (None = unset)."""
+    return {"infer.refine_checkpoint": args.refine_checkpoint, "infer.refine_shift": args.refine_shift,
+            "infer.refine_prior_sigma": args.refine_prior_sigma}

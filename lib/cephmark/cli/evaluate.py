@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from cephmark.cli.common import add_config_option
+from cephmark.cli.common import add_config_option, add_refine_options
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cephmark evaluate", description=__doc__)
     p.add_argument("--checkpoint", help="model file (default: the bundled starter model)")
-    p.add_argument("--refine-checkpoint", metavar="PATH",
-                   help="crop refiner (finetune --crop-size): re-predict its landmarks on a crop around "
-                        "the coarse points")
-    p.add_argument("--refine-shift", type=float, metavar="PX",
-                   help="with --refine-checkpoint: average the refiner's heatmaps over a 3 x 3 grid of "
-                        "crops PX original pixels apart (default 0: one crop)")
     p.add_argument("--annotations", required=True, metavar="FILE", help="Label Studio JSON, COCO, CSV or Aariz folder")
     p.add_argument("--image-dir", metavar="DIR", help="images folder (default: the annotation file's)")
     p.add_argument("--annotation-format", default="auto", help="auto, label_studio, coco, csv, aariz")
@@ -27,21 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda ... (default: auto)")
     p.add_argument("--fast", action="store_true", help="optimised inference (points within 0.1 px)")
     p.add_argument("--worst", type=int, default=3, help="overlays of the N worst images (default 3)")
+    add_refine_options(p)
     add_config_option(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from cephmark.annotations import read_annotations
-    from cephmark.cli.common import load_config
+    from cephmark.cli.common import load_config, refine_overrides
     from cephmark.evaluation.report import evaluate, format_table, write_report
     from cephmark.inference.refine import build_predictor
     from cephmark.weights import default_checkpoint
 
     cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
-                             "infer.checkpoint": args.checkpoint,
-                             "infer.refine_checkpoint": args.refine_checkpoint,
-                             "infer.refine_shift": args.refine_shift})
+                             "infer.checkpoint": args.checkpoint, **refine_overrides(args)})
     predictor = build_predictor(cfg.infer.checkpoint or default_checkpoint(), cfg, {
         "preprocess.image_size": args.image_size,
         "preprocess.flip_test": False if args.no_flip else None})

@@ -7,7 +7,7 @@ import sys
 
 from tqdm import tqdm
 
-from cephmark.cli.common import add_config_option, split_list
+from cephmark.cli.common import add_config_option, add_refine_options, split_list
 from cephmark.io import list_images
 
 
@@ -15,12 +15,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cephmark predict", description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--checkpoint", help="model file (default: the bundled starter model)")
-    p.add_argument("--refine-checkpoint", metavar="PATH",
-                   help="crop refiner (finetune --crop-size): re-predict its landmarks on a crop around "
-                        "the coarse points")
-    p.add_argument("--refine-shift", type=float, metavar="PX",
-                   help="with --refine-checkpoint: average the refiner's heatmaps over a 3 x 3 grid of "
-                        "crops PX original pixels apart (default 0: one crop)")
     p.add_argument("--image-size", type=int, help="network input size N (default: from the checkpoint, else 1024)")
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: auto)")
@@ -30,12 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per forward pass")
     p.add_argument("--fast", action="store_true", help="optimised inference (BatchNorm folded, channels-last, "
                    "batched flip test; points within 0.1 px of the exact path)")
+    add_refine_options(p)
     add_config_option(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from cephmark.cli.common import load_config
+    from cephmark.cli.common import load_config, refine_overrides
     from cephmark.inference import write_results
     from cephmark.inference.refine import build_predictor
     from cephmark.inference.overlay import save_overlay
@@ -44,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, {
         "infer.device": args.device, "infer.names": split_list(args.names),
         "infer.batch_size": args.batch_size, "infer.fast": True if args.fast else None,
-        "infer.checkpoint": args.checkpoint, "infer.refine_checkpoint": args.refine_checkpoint,
-        "infer.refine_shift": args.refine_shift,
+        "infer.checkpoint": args.checkpoint, **refine_overrides(args),
     })
     overrides = {"preprocess.image_size": args.image_size,
                  "preprocess.flip_test": False if args.no_flip else None}
