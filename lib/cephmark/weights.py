@@ -13,3 +13,8 @@ def default_checkpoint() -> Path:
         raise FileNotFoundError(
             f"no --checkpoint given and the bundled starter model is missing ({STARTER})")
     return STARTER
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``"starter"`` names the bundled model (so configs need no install path); else ``path``."""
+    return default_checkpoint() if str(path) == "starter" else Path(path)

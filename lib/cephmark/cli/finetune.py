@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("model")
     src.add_argument("--cldetection-model", metavar="PATH",
                      help="the CLdetection2023 checkpoint (model_pretrained_on_train_and_val.pth) "
-                          "or any cephmark checkpoint to start from")
+                          "or any cephmark checkpoint to start from; `starter` = the bundled model")
     src.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its last.pth")
     src.add_argument("--arch", help="model design for training from scratch: tiny, small, w18, w32, w48")
     src.add_argument("--backbone-weights", metavar="FILE",

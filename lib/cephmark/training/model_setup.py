@@ -16,6 +16,7 @@ from cephmark.models.arch import ModelArch
 from cephmark.models.checkpoint import CheckpointError, load_model, read_checkpoint, sha256_file
 from cephmark.models.cldetection import CLDetectionModel
 from cephmark.models.new_landmarks import build_landmark_head
+from cephmark.weights import resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +74,17 @@ def build_model(cfg: CephConfig, requested: Sequence[str]) -> ModelSetup:
         raise ValueError("--arch is for training from scratch; it cannot be combined with "
                          "--cldetection-model (whose design is read from the file)")
     if t.cldetection_model:
-        loaded = load_model(t.cldetection_model)
+        src = str(resolve_checkpoint(t.cldetection_model))
+        loaded = load_model(src)
         base_names = loaded.landmark_names
         names, new = output_names(requested, base_names, t.keep_base_landmarks)
         sources = default_init_from(new, base_names, t.init_from, requested)
         model, names = build_landmark_head(loaded.model, base_names, new, sources,
                                            keep_base=t.keep_base_landmarks)
         desc = ", ".join(f"{n} <- {s or 'fresh'}" for n, s in zip(new, sources))
-        log.info("model from %s (%d base landmarks); new heads: %s", t.cldetection_model,
+        log.info("model from %s (%d base landmarks); new heads: %s", src,
                  len(base_names), desc or "none")
-        source = {"source_checkpoint": str(t.cldetection_model),
-                  "source_sha256": sha256_file(t.cldetection_model),
+        source = {"source_checkpoint": src, "source_sha256": sha256_file(src),
                   "base_landmark_names": list(base_names), "init_from": [s for s in sources]}
     elif t.arch:
         model = CLDetectionModel(ModelArch.preset(t.arch, len(requested)))
@@ -104,7 +105,7 @@ def build_model(cfg: CephConfig, requested: Sequence[str]) -> ModelSetup:
     model.activation_checkpointing = bool(t.activation_checkpointing)
     setup = ModelSetup(model, list(names), source)
     if t.cldetection_model and t.keep_base_landmarks:
-        setup.base_count, setup.teacher_path = len(base_names), str(t.cldetection_model)
+        setup.base_count, setup.teacher_path = len(base_names), src
     return setup
 
 
@@ -134,7 +135,8 @@ def _from_resume(path: str, requested: Sequence[str], cfg: CephConfig) -> ModelS
     log.info("resuming from %s (epoch %s)", path, ckpt.get("epoch"))
     setup = ModelSetup(model, names, source, resume=ckpt)
     if ckpt.get("train_config", {}).get("keep_base_landmarks") and ckpt.get("base_landmark_names"):
-        teacher = t.cldetection_model or ckpt.get("source_checkpoint")
+        teacher = str(resolve_checkpoint(t.cldetection_model)) if t.cldetection_model \
+            else ckpt.get("source_checkpoint")
         if not teacher or not Path(teacher).is_file():
             raise ValueError(f"{path}: keeps base landmarks; resuming needs the source model "
                              f"({teacher}): pass --cldetection-model")
