@@ -24,7 +24,7 @@ def test_starter_keyword_names_the_bundled_model(tmp_path):
 def test_recipe_config_holds_the_refine_options():
     cfg = CephConfig.from_yaml(RECIPE)
     assert cfg.train.cldetection_model == "starter" and cfg.train.landmarks == ["p1", "p2"]
-    assert cfg.infer.refine_shift > 0 and cfg.infer.refine_prior_sigma > 0
+    assert cfg.infer.refine_prior_sigma > 0
 
 
 @needs_data

@@ -107,6 +107,8 @@ def summary_line(h: dict, epochs: int) -> str:
         parts.append(f"{h['mre_mm']:.3f} mm, SDR2 {f('sdr_2', '%.1f')}% SDR4 {f('sdr_4', '%.1f')}%")
     if h.get("missed"):
         parts.append(f"{h['missed']} not found")
+    if h.get("flat"):
+        parts.append(f"{h['flat']} flat")
     parts += [f"lr {h['lr']:.3g}", f"{h['time_s']:.1f}s"]
     if _finite_number(h.get("gpu_mem_gb")):
         parts.append(f"{h['gpu_mem_gb']:.1f} GiB")

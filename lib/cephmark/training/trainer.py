@@ -53,8 +53,19 @@ from cephmark.transforms import Box
 log = logging.getLogger(__name__)
 
 LAST_NAME = "last.pth"
+FLAT_HEATMAP_RANGE = 1e-4  # below this, a map equals itself shifted by the pixel-shuffle period
 METRICS_NAME = "metrics.csv"
 CURVE_NAME = "learning_curve.png"
+
+
+def flat_heatmaps(heat: np.ndarray, period: int) -> np.ndarray:
+    """(J,) True where a (J, H, W) map holds no location: it equals itself shifted by ``period``
+    (the head's last pixel shuffle) in both directions. A head whose last ReLUs are all off
+    outputs just the converge biases, a pattern of that period."""
+    j = len(heat)
+    dy = np.abs(heat[:, period:, :] - heat[:, :-period, :]).reshape(j, -1).max(axis=1)
+    dx = np.abs(heat[:, :, period:] - heat[:, :, :-period]).reshape(j, -1).max(axis=1)
+    return np.maximum(dx, dy) < FLAT_HEATMAP_RANGE
 
 
 @dataclass
@@ -304,7 +315,7 @@ class _Trainer:
         model = self.model
         model.eval()
         loss_sum, count = 0.0, 0
-        preds, gts, spacings = [], [], []
+        preds, gts, spacings, flat = [], [], [], np.zeros(len(self.names), dtype=np.int64)
         for batch in self.val_loader:
             x = batch["image"].to(self.device)
             with self._autocast():
@@ -321,6 +332,9 @@ class _Trainer:
                 dec = self.codec.decode(heat[i])
                 q = dec.xy.astype(np.float64)
                 q[~dec.found] = np.nan
+                is_flat = flat_heatmaps(heat[i], 2 ** int(self.model.head.upscale_exp[-1]))
+                q[is_flat] = np.nan  # such a map locates nothing (its argmax is pixel 0, 0)
+                flat += is_flat
                 cached = Box(*batch["box"][i].tolist()).to_image(q, self.n)
                 preds.append(from_cached(cached, tuple(batch["scale"][i].tolist())))
                 gts.append(batch["gt"][i].numpy())
@@ -329,6 +343,8 @@ class _Trainer:
         err_mm = to_mm(err_px, np.array(spacings))
         out = summarize(err_px, err_mm, DEFAULT_THRESHOLDS_MM)
         out["val_loss"] = loss_sum / max(count, 1)
+        out["flat"] = int(flat.sum())
+        out["flat_landmarks"] = [n for n, k in zip(self.names, flat) if k == count]
         return out
 
     def _select(self, row: dict) -> tuple[bool, bool]:
@@ -419,8 +435,11 @@ class _Trainer:
             if self.info.is_main:
                 row: dict[str, Any] = {"epoch": epoch + 1, "stage": self.stage,
                                        "train_loss": train_loss}
+                flat_names: list[str] = []
                 if self.val_loader is not None:
-                    row.update(self._validate(sigma))
+                    val = self._validate(sigma)
+                    flat_names = val.pop("flat_landmarks")
+                    row.update(val)
                 else:
                     row.update({"val_loss": float("nan"), "mre_px": float("nan"),
                                 "mre_mm": float("nan")})
@@ -437,6 +456,12 @@ class _Trainer:
                 self.history.append(row)
                 self._write(epoch + 1, is_best)
                 log.info(summary_line(row, t.epochs))
+                if flat_names:
+                    log.warning(
+                        "%s: constant heatmaps on every validation image: the head gives no peak "
+                        "(its last ReLUs are off everywhere; in our runs it never recovered); try "
+                        "a lower --lr, a longer warm-up or a smaller --image-size (see "
+                        "benchmarks/p1p2/RESULTS.md)", ", ".join(flat_names))
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(f"training diverged at epoch {epoch + 1} "
                                              f"(loss {train_loss}); try a lower --lr"
