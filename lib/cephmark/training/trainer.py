@@ -459,9 +459,9 @@ class _Trainer:
                 if flat_names:
                     log.warning(
                         "%s: constant heatmaps on every validation image: the head gives no peak "
-                        "(its last ReLUs are off everywhere; in our runs it never recovered); try "
-                        "a lower --lr, a longer warm-up or a smaller --image-size (see "
-                        "benchmarks/p1p2/RESULTS.md)", ", ".join(flat_names))
+                        "(its last ReLUs are off everywhere; in our runs it never recovered). New "
+                        "heads from 18 images trained at --image-size 256 but not at 384 or 512 "
+                        "(see benchmarks/p1p2/RESULTS.md)", ", ".join(flat_names))
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(f"training diverged at epoch {epoch + 1} "
                                              f"(loss {train_loss}); try a lower --lr"
