@@ -71,6 +71,7 @@ class CephMarkApp(MONAILabelApp):
                 self.options.cldetection_model if name == "cephalometric" else self.options.calibration_model,
                 self.options.use_published, self.options.base_config, overrides,
                 bundled_fallback=(name == "cephalometric"), base_model=self.options.cldetection_model,
+                refiner=self.options.calibration_refiner if name == "calibration" else None,
             )
         primary = self.sources.get("cephalometric") or next(iter(self.sources.values()))
         self.uncertainty = UncertaintyCache(primary)

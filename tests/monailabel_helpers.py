@@ -42,8 +42,9 @@ def tiny_checkpoint(path: Path, seed: int = 0, num_landmarks: int = 38) -> Path:
     return path
 
 
-def tiny_cephmark_checkpoint(path: Path, names: Sequence[str], seed: int = 0) -> Path:
-    """A tiny random model in cephmark's own container, with landmark names (e.g. p1, p2)."""
+def tiny_cephmark_checkpoint(path: Path, names: Sequence[str], seed: int = 0, **extra) -> Path:
+    """A tiny random model in cephmark's own container, with landmark names (e.g. p1, p2) and
+    any ``extra`` entries (``preprocess={"crop_size": ...}`` makes a crop refiner)."""
     import torch
 
     from cephmark.models.arch import ModelArch
@@ -52,7 +53,7 @@ def tiny_cephmark_checkpoint(path: Path, names: Sequence[str], seed: int = 0) ->
 
     torch.manual_seed(seed)
     m = CLDetectionModel(ModelArch.preset("tiny", len(names)))
-    torch.save(make_checkpoint(m, list(names)), path)
+    torch.save(make_checkpoint(m, list(names), **extra), path)
     return path
 
 

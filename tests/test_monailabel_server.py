@@ -28,6 +28,7 @@ pytestmark = pytest.mark.skipif(not (ISBI_IMAGES / "001.jpg").is_file(),
                                 reason=f"shared ISBI images not found in {ISBI_IMAGES}")
 
 IMAGE_SIZE = 256
+REFINE_PRIOR_SIGMA = 40.0  # calibration: crop refiner with the coarse prior
 DICOM_POSITION = (10.0, 20.0, 5.0)
 DICOM_ORIENTATION = (0.0, 1.0, 0.0, -1.0, 0.0, 0.0)  # rows along +y, columns along -x (LPS)
 
@@ -49,15 +50,44 @@ def st(tmp_path_factory):
                 position=DICOM_POSITION, orientation=DICOM_ORIENTATION)
     (s.studies / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
     s.model = tiny_checkpoint(root / "tiny.pth", seed=0)
-    s.ruler_model = tiny_cephmark_checkpoint(root / "ruler.pth", ["p1", "p2"], seed=2)
+    s.ruler_model = twin_heads(tiny_cephmark_checkpoint(root / "ruler.pth", ["a"], seed=2), ["p1", "p2"])
+    s.ruler_refiner = positive_maps(tiny_cephmark_checkpoint(root / "ruler_refiner.pth", ["p1", "p2"], seed=3,
+                                                             preprocess={"image_size": 64, "crop_size": 128,
+                                                                         "flip_test": False, "antialias": True}))
     s.model_dir = root / "models"
     s.server = Server(s.studies, {"models": "all", "cldetection_model": s.model, "calibration_model": s.ruler_model,
+                                  "calibration_refiner": s.ruler_refiner, "refine_prior_sigma": REFINE_PRIOR_SIGMA,
                                   "image_size": IMAGE_SIZE, "model_dir": s.model_dir},
                       root / "run", env={"MONAI_LABEL_AUTO_UPDATE_SCORING": "false"}).start()
     s.client = s.server.client(root / "client")
     s.out = root / "client"
     yield s
     s.server.stop()
+
+
+def twin_heads(path: Path, names: list[str]) -> Path:
+    """Rewrite a one-landmark model as ``names``, each a copy of its head: the coarse points
+    coincide, so the refiner's crop (centred on their mean) holds them all."""
+    import torch
+
+    from cephmark.models.checkpoint import load_model, make_checkpoint
+    from cephmark.models.new_landmarks import build_landmark_head
+
+    loaded = load_model(path)
+    model, names = build_landmark_head(loaded.model, loaded.landmark_names, names,
+                                       [loaded.landmark_names[0]] * len(names))
+    torch.save(make_checkpoint(model, names), path)
+    return path
+
+
+def positive_maps(path: Path) -> Path:
+    """Raise a random model's output biases so its heatmaps have positive peaks (points found)."""
+    import torch
+
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dict"]["head.converge.3.conv.bias"] += 1.0
+    torch.save(ckpt, path)
+    return path
 
 
 def predictor(checkpoint):
@@ -198,9 +228,19 @@ def test_markups_on_png_grid(st):
 def test_calibration_mm_per_px_from_ruler(st):
     from cephmark.inference.results import ruler_mm_per_px
 
+    from cephmark.config import CephConfig
+    from cephmark.inference import LandmarkPredictor
+    from cephmark.inference.refine import RefinedPredictor
+
     label_file, params = st.client.infer("calibration", "001", {})
-    ref = predictor(st.ruler_model).predict([st.studies / "001.jpg"])[0]
+    cfg = CephConfig.from_dict({"infer": {"refine_prior_sigma": REFINE_PRIOR_SIGMA}})
+    coarse = LandmarkPredictor(str(st.ruler_model), cfg, {"preprocess.image_size": IMAGE_SIZE})
+    ref = RefinedPredictor(coarse, st.ruler_refiner).predict([st.studies / "001.jpg"])[0]
+    assert params["model_refiner"] == str(st.ruler_refiner)
     assert_same_landmarks(params["landmarks"], ref)
+    # the refiner did the work: its points differ from the coarse model's
+    plain = coarse.predict([st.studies / "001.jpg"])[0]
+    assert [lm.__dict__ for lm in ref.landmarks] != [lm.__dict__ for lm in plain.landmarks]
     assert [lm["name"] for lm in params["landmarks"]] == ["p1", "p2"]
     p1, p2 = params["landmarks"]
     expected = 10.0 / math.hypot(p1["x"] - p2["x"], p1["y"] - p2["y"])

@@ -90,8 +90,10 @@ def test_predict_with_refiner_returns_points_inside_the_crop(trained, tmp_path, 
     assert found, "the 1-epoch coarse model found nothing: cannot place the crop"
     centre = np.mean(found, axis=0)
     for name in ("p1", "p2"):
-        lm = refined[name]
-        if lm["found"]:
+        lm, co = refined[name], c.point(name)
+        if abs(co.x - centre[0]) > CROP / 2 or abs(co.y - centre[1]) > CROP / 2:
+            assert (lm["x"], lm["y"]) == (co.x, co.y)  # outside the crop: the coarse point stays
+        elif lm["found"]:
             assert abs(lm["x"] - centre[0]) <= CROP / 2 + 1 and abs(lm["y"] - centre[1]) <= CROP / 2 + 1
     # the API gives the same points
     api = RefinedPredictor(coarse, refiner_ckpt).predict_one(image)
@@ -183,3 +185,14 @@ def test_coarse_prior_keeps_a_landmark_off_a_brighter_look_alike(trained):
     for name, (x, y) in {"p1": (200.0, 231.0), "p2": (203.0, 171.0)}.items():
         lm = out.point(name)
         assert abs(lm.x - x) < 0.5 and abs(lm.y - y) < 0.5, (name, lm)
+
+
+def test_coarse_points_outside_the_crop_keep_their_coarse_values(trained):
+    image = _blobs([(200.0, 231.0, 255.0)])
+    pred = _identity_refiner(*trained, shift=0.0)
+    # crop centre (200, 314): both points are 86 px from it, outside the 128 px box
+    out = pred.refine(image, _coarse_result((199.0, 228.0), (201.0, 400.0)))
+    assert [(lm.x, lm.y) for lm in out.landmarks] == [(199.0, 228.0), (201.0, 400.0)]
+    # 50 px apart: both inside, both refined onto the blob
+    out = pred.refine(image, _coarse_result((199.0, 228.0), (201.0, 178.0)))
+    assert all(abs(lm.x - 200.0) < 0.5 and abs(lm.y - 231.0) < 0.5 for lm in out.landmarks)

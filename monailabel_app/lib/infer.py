@@ -72,6 +72,9 @@ class LandmarkInferTask(InferTask):
         flip = request.get("flip_test")
         result, unc = predict_with_uncertainty(predictor, app_image.ceph,
                                                None if flip is None else _flag(flip, True))
+        refined = self.source.refined(predictor)
+        if refined is not None:  # second pass; the uncertainty stays the coarse model's
+            result = refined.refine(app_image.ceph, result)
         t2 = time.time()
         result.image = str(request.get("_image_id") or os.path.basename(image))
         geometry = app_image.geometry
@@ -90,7 +93,7 @@ class LandmarkInferTask(InferTask):
             out["mm_per_px"], out["mm_per_px_source"] = result.spacing_mm, result.spacing_source
         out.update({
             "model": model["name"], "model_path": model["path"], "model_origin": model["origin"],
-            "model_key": model["key"], "label_names": label_names(names), "disc_radius": radius,
+            "model_key": model["key"], "model_refiner": model["refiner"], "label_names": label_names(names), "disc_radius": radius,
             "uncertainty": unc.to_dict(), "geometry": geometry.to_dict(),
         })
         if _flag(request.get("markups")):

@@ -6,6 +6,10 @@ The model of a task is, in this order: the one its train task published
 chosen file changes (path, inode, size or mtime), so a newly published model is used on the
 next request. Publishing copies to a temporary file in ``model_dir`` and renames it over the
 old one, so a reader never sees a partial file.
+
+A task may also have a crop refiner (``--conf calibration_refiner PATH``, a checkpoint from
+``cephmark finetune --crop-size``): it re-predicts the task's points on a crop around the
+current model's, with the refine options of the config (``refine_prior_sigma``, ...).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any, Callable
 
 from cephmark.config import CephConfig
 from cephmark.inference import LandmarkPredictor
+from cephmark.inference.refine import RefinedPredictor
 from cephmark.models.checkpoint import export_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -55,7 +60,8 @@ def file_key(path: Path) -> str:
 class ModelSource:
     def __init__(self, name: str, model_dir: Path, configured: Path | None, use_published: bool,
                  make_config: Callable[[], CephConfig], overrides: dict[str, Any],
-                 bundled_fallback: bool = False, base_model: Path | None = None) -> None:
+                 bundled_fallback: bool = False, base_model: Path | None = None,
+                 refiner: Path | None = None) -> None:
         self.name = name
         self.model_dir = Path(model_dir)
         self.configured = configured
@@ -64,8 +70,9 @@ class ModelSource:
         self.base_model = base_model
         self.make_config = make_config
         self.overrides = dict(overrides)
+        self.refiner = refiner
         self._lock = threading.RLock()
-        self._cached: tuple[str, LandmarkPredictor] | None = None
+        self._cached: tuple[str, LandmarkPredictor, RefinedPredictor | None] | None = None
 
     # -- paths ------------------------------------------------------------------------
     @property
@@ -109,12 +116,20 @@ class ModelSource:
             if self._cached is None or self._cached[0] != key:
                 logger.info("%s: loading model %s (%s)", self.name, path, origin)
                 predictor = LandmarkPredictor(str(path), self.make_config(), self.overrides)
-                self._cached = (key, predictor)
+                refined = RefinedPredictor(predictor, self.refiner) if self.refiner else None
+                self._cached = (key, predictor, refined)
             predictor = self._cached[1]
             info = {"name": self.name, "path": str(path), "origin": origin, "key": key,
                     "mtime": path.stat().st_mtime, "landmarks": list(predictor.landmark_names),
-                    "image_size": predictor.config.preprocess.image_size}
+                    "image_size": predictor.config.preprocess.image_size,
+                    "refiner": str(self.refiner) if self.refiner else None}
             return predictor, info
+
+    def refined(self, predictor: LandmarkPredictor) -> RefinedPredictor | None:
+        """The refiner paired with ``predictor`` (as `get` returned it), None without one."""
+        with self._lock:
+            c = self._cached
+            return c[2] if c is not None and c[1] is predictor else None
 
     def names(self) -> list[str]:
         try:

@@ -21,7 +21,7 @@ from cephmark.config import CephConfig
 logger = logging.getLogger(__name__)
 
 MODELS = ("cephalometric", "calibration")
-APP_KEYS = {"models", "cldetection_model", "calibration_model", "model_dir", "use_published", "config",
+APP_KEYS = {"models", "cldetection_model", "calibration_model", "calibration_refiner", "model_dir", "use_published", "config",
             "dicomweb_modalities", "disc_radius", "tracking", "tracking_uri", "server_mode", "preload",
             "skip_scoring", "skip_strategies", "skip_trainers"}
 
@@ -41,6 +41,7 @@ class AppOptions:
     cldetection_model: Path | None
     calibration_model: Path | None
     model_dir: Path
+    calibration_refiner: Path | None = None
     use_published: bool = True
     config_file: Path | None = None
     config_updates: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +85,7 @@ class AppOptions:
         return cls(
             app_dir=app_dir, models=models,
             cldetection_model=path_of("cldetection_model"), calibration_model=path_of("calibration_model"),
+            calibration_refiner=path_of("calibration_refiner"),
             model_dir=model_dir, use_published=_bool(conf.get("use_published"), True),
             config_file=config_file, config_updates=updates, dicomweb_modalities=modalities,
             disc_radius=float(conf.get("disc_radius") or 0.0),

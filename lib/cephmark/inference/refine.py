@@ -6,7 +6,8 @@ warped to N x N. After the coarse pass, the box is centred on the mean of the co
 of the refiner's landmarks (those found), cut with the same uint8 OpenCV warp as training
 (after the same area-averaging by ``min(1, N / crop_size)``), and the refiner's decoded points
 (DARK), mapped back with `Box.to_image`, replace the coarse ones (scores from the refiner).
-Landmarks the refiner does not predict keep their coarse values.
+Landmarks the refiner does not predict keep their coarse values, and so do those whose coarse
+point lies outside the crop (coarse points far apart: the refiner cannot see them).
 
 With ``infer.refine_shift`` > 0 the refiner sees a 3 x 3 grid of boxes, shifted by
 ``-s, 0, +s`` original pixels (``s`` rounded to whole heatmap pixels, so the heatmaps align
@@ -138,6 +139,14 @@ class RefinedPredictor:
                 prior[k] = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2.0 * s * s))
         return prior
 
+    @staticmethod
+    def sees(box: Box, coarse: LandmarkResult) -> bool:
+        """Whether ``box`` holds the coarse point (a landmark the coarse pass missed: yes)."""
+        if not coarse.found or coarse.x is None:
+            return True
+        half = box.size / 2.0
+        return abs(coarse.x - box.cx) <= half and abs(coarse.y - box.cy) <= half
+
     def refine(self, image: CephImage, result: ImageResult) -> ImageResult:
         box = self.crop_box(result)
         if box is None:
@@ -152,6 +161,8 @@ class RefinedPredictor:
         sp = image.spacing_xy_mm
         new: dict[str, LandmarkResult] = {}
         for name, (px, py), s, ok in zip(self.refiner.landmark_names, xy, dec.scores, dec.found):
+            if not self.sees(box, result.point(name)):
+                continue  # the crop does not hold this coarse point: the refiner cannot improve it
             new[name] = LandmarkResult(
                 name=name, x=float(px) if ok else None, y=float(py) if ok else None,
                 score=float(s), found=bool(ok),
