@@ -103,6 +103,10 @@ class TrainConfig:
     flip_pairs: list[list[str]] | None = None  # horizontal flip only with declared swap pairs
     val_flip_test: bool = False  # flip test during validation (slower)
     activation_checkpointing: bool = False
+    # a landmark whose validation heatmaps are all flat after an epoch has a dead head (its last
+    # ReLUs off everywhere; it does not come back): start the run again with seed + 1, at most
+    # this many times (not for --resume runs; 0 = only warn)
+    dead_head_restarts: int = 2
     cache_dir: str | None = None
     arch: str | None = None  # model design for training from scratch (see models.arch)
     # crop refiner: train on a crop_size x crop_size (original pixels) box centred on the mean

@@ -13,6 +13,7 @@ checkpoint (by validation MRE; by loss when there are no points), ``metrics.csv`
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import logging
@@ -58,6 +59,10 @@ METRICS_NAME = "metrics.csv"
 CURVE_NAME = "learning_curve.png"
 
 
+class DeadHeadRestart(RuntimeError):
+    """Raised (on every rank) to start a run again with the next seed."""
+
+
 def flat_heatmaps(heat: np.ndarray, period: int) -> np.ndarray:
     """(J,) True where a (J, H, W) map holds no location: it equals itself shifted by ``period``
     (the head's last pixel shuffle) in both directions. A head whose last ReLUs are all off
@@ -90,7 +95,16 @@ def finetune(cfg: CephConfig, callback: Callable[[dict], None] | None = None,
         quiet.setLevel(logging.WARNING)
     previous = set_deterministic(cfg.train.deterministic)
     try:
-        return _Trainer(cfg, info, device, callback, stop).run()
+        restarts = 0 if cfg.train.resume else max(0, int(cfg.train.dead_head_restarts))
+        for attempt in range(restarts + 1):
+            try:
+                return _Trainer(cfg, info, device, callback, stop, may_restart=attempt < restarts).run()
+            except DeadHeadRestart as exc:
+                cfg = copy.deepcopy(cfg)
+                cfg.train.seed = int(cfg.train.seed) + 1
+                log.warning("%s; starting again with seed %d (restart %d of %d)", exc,
+                            cfg.train.seed, attempt + 1, restarts)
+        raise AssertionError("unreachable: the last attempt cannot restart")
     finally:
         restore_deterministic(previous)
         quiet.setLevel(old_level)
@@ -158,9 +172,10 @@ def _finite(v: Any) -> bool:
 # -- trainer ----------------------------------------------------------------------------
 class _Trainer:
     def __init__(self, cfg: CephConfig, info: distributed.DistInfo, device: torch.device,
-                 callback: Callable[[dict], None] | None, stop: threading.Event | None) -> None:
+                 callback: Callable[[dict], None] | None, stop: threading.Event | None,
+                 may_restart: bool = False) -> None:
         self.cfg, self.info, self.device = cfg, info, device
-        self.callback, self.stop = callback, stop
+        self.callback, self.stop, self.may_restart = callback, stop, may_restart
         self.t = cfg.train
         self.n = int(cfg.preprocess.image_size)
         self.output = Path(self.t.output)
@@ -456,7 +471,11 @@ class _Trainer:
                 self.history.append(row)
                 self._write(epoch + 1, is_best)
                 log.info(summary_line(row, t.epochs))
-                if flat_names:
+                if flat_names and self.may_restart:
+                    decision = {"stop": True, "early": False,
+                                "restart": f"{', '.join(flat_names)}: dead head after epoch {epoch + 1} "
+                                           f"(constant heatmaps on every validation image)"}
+                elif flat_names:
                     log.warning(
                         "%s: constant heatmaps on every validation image: the head gives no peak "
                         "(its last ReLUs are off everywhere; in our runs it never recovered). New "
@@ -468,16 +487,18 @@ class _Trainer:
                                              + (" or no --amp" if self.amp else ""))
                 if self.callback is not None:
                     self.callback(dict(row))
-                if t.patience and t.patience > 0 and self.state["bad_epochs"] >= t.patience \
-                        and epoch + 1 >= t.min_epochs:
+                if not decision.get("restart") and t.patience and t.patience > 0 \
+                        and self.state["bad_epochs"] >= t.patience and epoch + 1 >= t.min_epochs:
                     decision = {"stop": True, "early": True}
                     log.info("early stopping: no validation-loss improvement for %d epochs",
                              t.patience)
                 if self.stop is not None and self.stop.is_set():
-                    decision["stop"] = True
+                    decision = {"stop": True, "early": False}  # a requested stop wins over a restart
                     log.info("stop requested: ending after epoch %d", epoch + 1)
             distributed.barrier(self.info)
             decision = distributed.broadcast_object(self.info, decision, self.device)
+            if decision.get("restart"):
+                raise DeadHeadRestart(decision["restart"])
             if decision["stop"]:
                 stopped_early = decision["early"]
                 break
