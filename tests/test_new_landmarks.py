@@ -101,6 +101,16 @@ def test_fresh_initialisation(base, fresh):
     if fresh is not None:
         assert torch.equal(sd["head.lr_head.0.weight"][38], rows[CLDETECTION_38.index("sella")])
     assert bool((sd["head.lr_fuse.0.weight"][:, 38:] == 0).all())
+    # a fresh head's output starts at exactly zero (converge blocks zero; kp_encoder random)
+    r2 = 4 ** base.head.upscale_exp[3]
+    assert bool((sd["head.converge.3.conv.weight"][39 * r2:40 * r2] == 0).all())
+    assert bool((sd["head.converge.3.conv.bias"][39 * r2:40 * r2] == 0).all())
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    assert bool((out[0, 39] == 0).all())
+    if fresh is not None:  # p1 copies sella: a real map
+        assert out[0, 38].abs().max() > 0
 
 
 def test_sources_by_index():

@@ -39,7 +39,7 @@ def test_recipe_trains_and_predicts(tmp_path):
     refiner = tmp_path / "refiner" / "checkpoint_p1_p2_cldetection.pth"
     ck = read_checkpoint(coarse)
     assert ck["landmark_names"] == ["p1", "p2"] and ck["source_checkpoint"] == str(STARTER)
-    assert ck["init_from"] == ["nasion", "nasion"]
+    assert ck["init_from"] == [None, None]  # fresh heads
     out = tmp_path / "pred.json"
     assert main(["predict", str(IMAGES / "001.jpg"), "--config", str(RECIPE), "--checkpoint", str(coarse),
                  "--refine-checkpoint", str(refiner), "--device", "cpu", "--out", str(out)]) == 0

@@ -2,7 +2,9 @@
 
 Every landmark owns one contiguous channel block in ``lr_head``, ``lr_fuse`` (input side),
 ``kp_encoder`` and ``converge``. A new landmark copies its source's blocks; its
-``lr_fuse`` input weights are zero so the shared features stay exactly as they were.
+``lr_fuse`` input weights are zero so the shared features stay exactly as they were. A fresh
+one (no source) has random ``lr_head`` / ``kp_encoder`` blocks and zero ``converge`` blocks:
+its heatmaps start at exactly 0 with about half of its last ReLUs on, everywhere.
 With ``keep_base=True`` the 38 (or J) base landmarks come first, unchanged, so one forward
 pass yields base + new heatmaps.
 """
@@ -81,6 +83,8 @@ def build_landmark_head(base: CLDetectionModel, base_names: Sequence[str],
                 dst_block.zero_()  # new landmarks do not feed back into the shared features
             elif s is not None:
                 dst_block.copy_(src.narrow(axis, s * b, b))
+            elif key.startswith("head.converge."):
+                dst_block.zero_()  # a fresh head starts at zero output (its random ReLUs stay alive)
         new_state[key] = dst
     model.load_state_dict(new_state, strict=True)
     return model, names
