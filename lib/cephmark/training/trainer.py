@@ -478,9 +478,9 @@ class _Trainer:
                 elif flat_names:
                     log.warning(
                         "%s: constant heatmaps on every validation image: the head gives no peak "
-                        "(its last ReLUs are off everywhere; in our runs it never recovered). New "
-                        "heads from 18 images trained at --image-size 256 but not at 384 or 512 "
-                        "(see benchmarks/p1p2/RESULTS.md)", ", ".join(flat_names))
+                        "(its last ReLUs are off everywhere; in our runs it never came back). "
+                        "Fresh heads (--init-from fresh) died less often than copied ones; another "
+                        "--seed may train (see benchmarks/p1p2/RESULTS.md)", ", ".join(flat_names))
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(f"training diverged at epoch {epoch + 1} "
                                              f"(loss {train_loss}); try a lower --lr"
