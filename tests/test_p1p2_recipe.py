@@ -24,7 +24,7 @@ def test_starter_keyword_names_the_bundled_model(tmp_path):
 def test_recipe_config_holds_the_refine_options():
     cfg = CephConfig.from_yaml(RECIPE)
     assert cfg.train.cldetection_model == "starter" and cfg.train.landmarks == ["p1", "p2"]
-    assert cfg.infer.refine_prior_sigma > 0
+    assert cfg.infer.refine_prior_sigma > 0 and cfg.train.dead_head_restarts == 2
 
 
 @needs_data
@@ -39,7 +39,7 @@ def test_recipe_trains_and_predicts(tmp_path):
     refiner = tmp_path / "refiner" / "checkpoint_p1_p2_cldetection.pth"
     ck = read_checkpoint(coarse)
     assert ck["landmark_names"] == ["p1", "p2"] and ck["source_checkpoint"] == str(STARTER)
-    assert ck["init_from"] == [None, None]  # fresh heads
+    assert ck["init_from"] == ["fresh", "fresh"]
     out = tmp_path / "pred.json"
     assert main(["predict", str(IMAGES / "001.jpg"), "--config", str(RECIPE), "--checkpoint", str(coarse),
                  "--refine-checkpoint", str(refiner), "--device", "cpu", "--out", str(out)]) == 0

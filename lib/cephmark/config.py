@@ -105,8 +105,9 @@ class TrainConfig:
     activation_checkpointing: bool = False
     # a landmark whose validation heatmaps are all flat after an epoch has a dead head (its last
     # ReLUs off everywhere; it does not come back): start the run again with seed + 1, at most
-    # this many times (not for --resume runs; 0 = only warn)
-    dead_head_restarts: int = 2
+    # this many times (not for --resume runs; 0 = only warn). A zero-output fresh head can look
+    # flat for the first epoch or two at a low learning rate: use with a few epochs to spare
+    dead_head_restarts: int = 0
     cache_dir: str | None = None
     arch: str | None = None  # model design for training from scratch (see models.arch)
     # crop refiner: train on a crop_size x crop_size (original pixels) box centred on the mean
