@@ -230,10 +230,18 @@ def test_multiframe_rejected(tmp_path):
     _raises(p, "multi-frame DICOM is not supported")
 
 
-def test_rgb_rejected(tmp_path):
+def test_rgb_read_as_bt601_luma(tmp_path):
     rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[0, 0], rgb[0, 1], rgb[0, 2], rgb[1, 0], rgb[1, 1] = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255,) * 3, (10, 20, 30)
     p = write_dicom(tmp_path / "rgb.dcm", rgb, bits_allocated=8, photometric="RGB", samples=3)
-    _raises(p, "colour DICOM is not supported", "RGB")
+    g = grey(read_image(p))
+    # 0.299 R + 0.587 G + 0.114 B, rounded: 76.245, 149.685, 29.07, 255, 18.15
+    assert [g[0, 0], g[0, 1], g[0, 2], g[1, 0], g[1, 1], g[3, 4]] == [76, 150, 29, 255, 18, 0]
+
+
+def test_colour_with_one_sample_rejected(tmp_path):
+    p = write_dicom(tmp_path / "rgb1.dcm", RAMP8, bits_allocated=8, photometric="RGB")
+    _raises(p, "colour DICOM is not supported", "RGB", "SamplesPerPixel=1")
 
 
 def test_no_pixel_data_rejected(tmp_path):

@@ -13,9 +13,21 @@ Pixel pipeline, in this order:
    unknown VOILUTFunction) is ignored with a warning. Without VOI: min-max stretch;
 4. MONOCHROME1 is inverted (``255 - v``) so that bone is always bright.
 
+Colour (RGB, YBR_FULL, YBR_FULL_422, YBR_RCT, YBR_ICT, PALETTE COLOR; e.g. a scanned film saved
+as secondary capture) becomes grey the way the model's training data is: the CL-Detection images
+are greyscale radiographs stored as three identical channels, so a colour frame is reduced to its
+ITU-R BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` (the weights of OpenCV's
+``COLOR_RGB2GRAY``; for YBR_FULL* it is the stored Y component itself, which is that luma) and
+replicated into three channels. 8-bit luma is used as is (rounded); deeper colour goes through
+the min-max rule. No modality/VOI LUT applies to colour data (PS3.3 C.11).
+
+Compressed transfer syntaxes are decoded by pydicom's handlers with pylibjpeg and its plugins
+(libjpeg: JPEG baseline/extended 12-bit/lossless process 14 and SV1/JPEG-LS; openjpeg: JPEG 2000;
+rle: RLE Lossless); deflate is pydicom's own. The table of syntaxes read is in the README.
+
 Rejected with :class:`ImageReadError`: unparsable files, no pixel data, multi-frame, colour
-(SamplesPerPixel != 1 or PhotometricInterpretation not MONOCHROME1/2), zero-size, undecodable
-pixel data (e.g. a compressed transfer syntax without a decoder installed).
+spaces other than the above (YBR_PARTIAL_*), zero-size, undecodable pixel data (corrupt
+codestream, or a transfer syntax without a decoder).
 
 Spacing: PixelSpacing, else ImagerPixelSpacing, else NominalScannedPixelSpacing; a tag whose
 value is not two finite numbers > 0 counts as absent. DICOM stores ``[row, column]`` spacing,
@@ -30,14 +42,18 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from cephmark.io.image import CephImage, ImageReadError
 from cephmark.io.intensity import grey_to_rgb, minmax_to_uint8, range_to_uint8
 
-__all__ = ["SPACING_TAGS", "read_dicom", "dicom_size", "read_dataset", "dicom_spacing"]
+__all__ = ["SPACING_TAGS", "transfer_syntax_name", "read_dicom", "dicom_size", "read_dataset", "dicom_spacing"]
 
 SPACING_TAGS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
+GREY_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2")
+# colour spaces read (as luma); the YBR_FULL* data stay YBR after decoding, RCT/ICT come out RGB
+COLOUR_PHOTOMETRIC = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as cv2.COLOR_RGB2GRAY
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
@@ -78,11 +94,12 @@ def _check_geometry(path: str | Path, ds: Dataset, need_pixels: bool = True) -> 
         raise _error(path, f"multi-frame DICOM is not supported (NumberOfFrames={frames})")
     spp = int(ds.get("SamplesPerPixel") or 1)
     photo = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    if spp != 1 or photo not in ("MONOCHROME1", "MONOCHROME2"):
+    expected = 1 if photo in GREY_PHOTOMETRIC + ("PALETTE COLOR",) else 3
+    if photo not in GREY_PHOTOMETRIC + COLOUR_PHOTOMETRIC or spp != expected:
         raise _error(
             path,
             f"colour DICOM is not supported (PhotometricInterpretation={photo or 'missing'}, "
-            f"SamplesPerPixel={spp}); only MONOCHROME1/MONOCHROME2 greyscale is",
+            f"SamplesPerPixel={spp}); supported: {', '.join(GREY_PHOTOMETRIC + COLOUR_PHOTOMETRIC)}",
         )
     rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     if rows <= 0 or cols <= 0:
@@ -151,20 +168,43 @@ def _to_uint8(path: str | Path, ds: Dataset, arr: np.ndarray) -> np.ndarray:
     return minmax_to_uint8(values)
 
 
+def _colour_to_grey(ds: Dataset, arr: np.ndarray, photo: str) -> np.ndarray:
+    """BT.601 luma of a decoded colour frame as uint8 (see the module docstring)."""
+    if photo == "PALETTE COLOR":
+        arr = apply_color_lut(arr, ds)
+    if photo.startswith("YBR_FULL"):
+        luma = arr[..., 0].astype(np.float64)
+    else:
+        luma = arr[..., :3].astype(np.float64) @ _LUMA
+    if arr.dtype == np.uint8:
+        return np.rint(np.clip(luma, 0, 255)).astype(np.uint8)
+    return minmax_to_uint8(luma)
+
+
+def transfer_syntax_name(ds: Dataset) -> str:
+    """Transfer syntax name (or UID) of a dataset read from a file, for messages."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    return str(getattr(ts, "name", ts) or "unknown transfer syntax")
+
+
 def read_dicom(path: str | Path) -> CephImage:
-    """Read a single-frame greyscale DICOM file as an 8-bit RGB :class:`CephImage`."""
+    """Read a single-frame greyscale or colour DICOM file as an 8-bit RGB :class:`CephImage`."""
     ds = read_dataset(path)
     _check_geometry(path, ds)
     try:
         arr = ds.pixel_array
     except Exception as exc:
-        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        ts_name = getattr(ts, "name", ts) or "unknown transfer syntax"
-        raise _error(path, f"cannot decode pixel data ({ts_name}): {type(exc).__name__}: {exc}") from exc
-    if arr.ndim != 2 or arr.size == 0:
-        raise _error(path, f"expected one 2-D greyscale frame, got pixel array of shape {arr.shape}")
-    grey = _to_uint8(path, ds, arr)
-    if str(ds.PhotometricInterpretation).strip().upper() == "MONOCHROME1":
+        raise _error(path, f"cannot decode pixel data ({transfer_syntax_name(ds)}): "
+                           f"{type(exc).__name__}: {exc}") from exc
+    photo = str(ds.PhotometricInterpretation).strip().upper()  # a decoder may have changed it
+    colour = photo not in GREY_PHOTOMETRIC
+    if arr.ndim != (3 if colour and photo != "PALETTE COLOR" else 2) or arr.size == 0:
+        raise _error(path, f"expected one frame ({photo}), got pixel array of shape {arr.shape}")
+    if colour:
+        grey = _colour_to_grey(ds, arr, photo)
+    else:
+        grey = _to_uint8(path, ds, arr)
+    if photo == "MONOCHROME1":
         grey = 255 - grey
     spacing, source = dicom_spacing(ds)
     return CephImage(pixels=grey_to_rgb(grey), path=str(path), spacing_xy_mm=spacing, spacing_source=source)
