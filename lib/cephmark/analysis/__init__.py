@@ -1,0 +1,1 @@
+"""Cephalometric analysis: the measurement table, its geometry, evaluation and the report page."""
