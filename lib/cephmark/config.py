@@ -75,7 +75,7 @@ class TrainConfig:
     init_from: list[str] | None = None  # base landmark per new one (None entry = fresh)
     keep_base_landmarks: bool = False
     output: str = "runs/finetune"
-    checkpoint_name: str = "checkpoint_p1_p2_cldetection.pth"
+    checkpoint_name: str | None = None  # None: checkpoint_<landmarks>_cldetection.pth (see trainer)
     resume: str | None = None
     batch_size: int = 4
     epochs: int = 100
@@ -124,6 +124,11 @@ class CephConfig:
     infer: InferConfig = field(default_factory=InferConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        # "section.key" entries set by a file, options or `update` (not defaults): finetune
+        # takes the rest of the preprocessing from the source checkpoint
+        self.given: set[str] = set()
+
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "CephConfig":
@@ -170,6 +175,7 @@ class CephConfig:
         if name not in {f.name for f in dataclasses.fields(part)}:
             raise ValueError(f"unknown config option {section}.{name}")
         setattr(part, name, value)
+        self.given.add(f"{section}.{name}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

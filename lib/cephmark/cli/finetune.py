@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--val-annotations", metavar="FILE", help="separate validation annotations")
     data.add_argument("--val-fraction", type=float,
                       help="share of the images held out for validation without --val-annotations (default 0.2)")
-    data.add_argument("--image-size", type=int, help="network input and heatmap size N (default 1024)")
+    data.add_argument("--image-size", type=int, help="network input and heatmap size N (default: the source "
+                      "checkpoint's, like its other preprocessing; 1024 without a record)")
     data.add_argument("--crop-size", type=int, metavar="PX",
                       help="train a crop refiner: boxes of PX original pixels centred on the labelled "
                            "landmarks, warped to --image-size (use with predict/evaluate --refine-checkpoint)")

@@ -46,6 +46,7 @@ from cephmark.training.reporting import (
     FILE_MODE, plot_learning_curve, summary_line, write_metrics_csv,
 )
 from cephmark.training.schedule import LRSchedule
+from cephmark.training.source_preprocess import inherit_source_preprocess
 from cephmark.training.seeding import (
     epoch_seed, restore_deterministic, seed_all, set_deterministic,
 )
@@ -57,6 +58,17 @@ LAST_NAME = "last.pth"
 FLAT_HEATMAP_RANGE = 1e-4  # below this, a map equals itself shifted by the pixel-shuffle period
 METRICS_NAME = "metrics.csv"
 CURVE_NAME = "learning_curve.png"
+NAMED_UP_TO = 4  # landmarks spelled out in a default checkpoint name
+
+
+def checkpoint_name(given: str | None, names: list[str]) -> str:
+    """The best checkpoint's file name: ``given``, else ``checkpoint_<landmarks>_cldetection.pth``
+    (``checkpoint_p1_p2_cldetection.pth``; ``checkpoint_19_landmarks_cldetection.pth``)."""
+    if given:
+        return given
+    safe = all(n.replace("_", "").replace("-", "").isalnum() for n in names)
+    part = "_".join(names) if safe and len(names) <= NAMED_UP_TO else f"{len(names)}_landmarks"
+    return f"checkpoint_{part}_cldetection.pth"
 
 
 class DeadHeadRestart(RuntimeError):
@@ -95,6 +107,7 @@ def finetune(cfg: CephConfig, callback: Callable[[dict], None] | None = None,
         quiet.setLevel(logging.WARNING)
     previous = set_deterministic(cfg.train.deterministic)
     try:
+        cfg = inherit_source_preprocess(cfg)
         restarts = 0 if cfg.train.resume else max(0, int(cfg.train.dead_head_restarts))
         for attempt in range(restarts + 1):
             try:
@@ -423,7 +436,7 @@ class _Trainer:
             log.warning("could not draw the learning curve: %s", exc)
 
     def _clean_stale(self) -> None:
-        for name in (self.t.checkpoint_name, LAST_NAME, METRICS_NAME, CURVE_NAME):
+        for name in (self.best_path.name, LAST_NAME, METRICS_NAME, CURVE_NAME):
             for tmp in self.output.glob(f".{name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
 
@@ -431,7 +444,7 @@ class _Trainer:
     def run(self) -> FinetuneResult:
         self._setup()
         t = self.t
-        self.best_path = self.output / t.checkpoint_name
+        self.best_path = self.output / checkpoint_name(t.checkpoint_name, self.names)
         self.last_path = self.output / LAST_NAME
         if self.info.is_main:
             self.output.mkdir(parents=True, exist_ok=True)
