@@ -44,7 +44,7 @@ from monailabel.tasks.activelearning.random import Random
 import cephmark
 from cephmark.landmarks import RULER
 from lib.activelearning import INFO_KEY, UncertaintyCache, UncertaintyScoring, UncertaintyStrategy, store
-from lib.datastore import IMAGE_EXTENSIONS, CephDICOMWebDatastore, SafeLocalDatastore, unsafe_reason
+from lib.datastore import DATASTORE_PATTERNS, CephDICOMWebDatastore, SafeLocalDatastore, unsafe_reason
 from lib.infer import LandmarkInferTask
 from lib.models import ModelSource
 from lib.options import AppOptions
@@ -87,7 +87,7 @@ class CephMarkApp(MONAILabelApp):
             return self.init_remote_datastore()
         logger.info("Init local datastore: %s", self.studies)
         return SafeLocalDatastore(
-            self.studies, extensions=IMAGE_EXTENSIONS,
+            self.studies, extensions=DATASTORE_PATTERNS,
             auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
             read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
         )

@@ -16,6 +16,7 @@ from monailabel.interfaces.tasks.scoring import ScoringMethod
 from monailabel.interfaces.tasks.strategy import Strategy
 
 from cephmark.app import load_app_image, predict_with_uncertainty
+from cephmark.util import parse_bool
 
 from .models import ModelSource
 
@@ -96,7 +97,7 @@ class UncertaintyScoring(ScoringMethod):
             images = which
         else:
             images = datastore.get_unlabeled_images()
-        force = str(request.get("force", "false")).lower() in ("1", "true", "yes")
+        force = parse_bool(request.get("force"), False)
         out: dict[str, Any] = {}
         for image_id in sorted(images):
             try:

@@ -24,11 +24,13 @@ from monailabel.datastore.dicom import DICOMWebDatastore
 from monailabel.datastore.local import LocalDatastore
 from monailabel.interfaces.datastore import DefaultLabelTag
 
+from cephmark.app.geometry import VOLUME_SUFFIXES
+from cephmark.util import IMAGE_EXTENSIONS
+
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = ["*.png", "*.jpg", "*.jpeg", "*.dcm", "*.dicom", "*.bmp", "*.tif", "*.tiff",
-                    "*.nii.gz", "*.nii", "*.nrrd"]
-IMAGE_EXTENSIONS = IMAGE_EXTENSIONS + [e.upper() for e in IMAGE_EXTENSIONS]
+_SUFFIXES = IMAGE_EXTENSIONS + VOLUME_SUFFIXES  # what the app's image loader reads
+DATASTORE_PATTERNS = [f"*{e}" for e in _SUFFIXES] + [f"*{e.upper()}" for e in _SUFFIXES]
 
 
 def unsafe_reason(value: Any) -> str | None:

@@ -14,20 +14,13 @@ from cephmark.app import (label_names, load_app_image, predict_with_uncertainty,
 from cephmark.app.labelmap import default_disc_radius
 from cephmark.inference.results import ruler_mm_per_px
 from cephmark.landmarks import RULER, RULER_DISTANCE_MM
+from cephmark.util import parse_bool
 
 from .models import ModelSource
 
 logger = logging.getLogger(__name__)
 
 RESULT_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png")
-
-
-def _flag(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
 
 
 class LandmarkInferTask(InferTask):
@@ -71,7 +64,7 @@ class LandmarkInferTask(InferTask):
                              f"(it has {', '.join(names[:8])}{'...' if len(names) > 8 else ''})")
         flip = request.get("flip_test")
         result, unc = predict_with_uncertainty(predictor, app_image.ceph,
-                                               None if flip is None else _flag(flip, True))
+                                               None if flip is None else parse_bool(flip, True))
         refined = self.source.refined(predictor)
         if refined is not None:  # second pass; the uncertainty stays the coarse model's
             result = refined.refine(app_image.ceph, result)
@@ -96,7 +89,7 @@ class LandmarkInferTask(InferTask):
             "model_key": model["key"], "model_refiner": model["refiner"], "label_names": label_names(names), "disc_radius": radius,
             "uncertainty": unc.to_dict(), "geometry": geometry.to_dict(),
         })
-        if _flag(request.get("markups")):
+        if parse_bool(request.get("markups"), False):
             doc = to_markups(result, geometry, name=f"cephmark-{self.name}")
             fd, path = tempfile.mkstemp(suffix=".mrk.json", prefix=f"{self.name}_")
             os.close(fd)
@@ -113,7 +106,7 @@ class LandmarkInferTask(InferTask):
                                  dtype=None if not dtype else str(dtype))
             fd, path = tempfile.mkstemp(suffix=ext, prefix=f"{self.name}_")
             os.close(fd)
-            write_label_map(label, geometry, path, compress=_flag(request.get("result_compress"), True))
+            write_label_map(label, geometry, path, compress=parse_bool(request.get("result_compress"), True))
             out["result_format"] = "label_map"
         t3 = time.time()
         out["latencies"] = {"pre": round(t1 - t0, 3), "infer": round(t2 - t1, 3), "post": round(t3 - t2, 3),

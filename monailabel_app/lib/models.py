@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +24,7 @@ from cephmark.config import CephConfig
 from cephmark.inference import LandmarkPredictor
 from cephmark.inference.refine import RefinedPredictor
 from cephmark.models.checkpoint import export_checkpoint
+from cephmark.util import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +153,7 @@ class ModelSource:
         self.model_dir.mkdir(parents=True, exist_ok=True)
         target = export_checkpoint(checkpoint, self.published_path)  # atomic, no optimizer state
         if stats is not None:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.stats_path.name}.", dir=self.model_dir)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(json_safe(stats), fh, indent=2)
-            os.replace(tmp, self.stats_path)
+            atomic_write_text(self.stats_path, json.dumps(json_safe(stats), indent=2))
         logger.info("%s: published %s", self.name, target)
         return target
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from cephmark.app.options import config_updates
 from cephmark.config import CephConfig
+from cephmark.util import parse_bool
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +25,6 @@ MODELS = ("cephalometric", "calibration")
 APP_KEYS = {"models", "cldetection_model", "calibration_model", "calibration_refiner", "model_dir", "use_published", "config",
             "dicomweb_modalities", "disc_radius", "tracking", "tracking_uri", "server_mode", "preload",
             "skip_scoring", "skip_strategies", "skip_trainers"}
-
-
-def _bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
 
 
 @dataclass
@@ -86,10 +79,10 @@ class AppOptions:
             app_dir=app_dir, models=models,
             cldetection_model=path_of("cldetection_model"), calibration_model=path_of("calibration_model"),
             calibration_refiner=path_of("calibration_refiner"),
-            model_dir=model_dir, use_published=_bool(conf.get("use_published"), True),
+            model_dir=model_dir, use_published=parse_bool(conf.get("use_published"), True),
             config_file=config_file, config_updates=updates, dicomweb_modalities=modalities,
             disc_radius=float(conf.get("disc_radius") or 0.0),
-            tracking=_bool(conf.get("tracking"), False), tracking_uri=str(conf.get("tracking_uri") or ""),
+            tracking=parse_bool(conf.get("tracking"), False), tracking_uri=str(conf.get("tracking_uri") or ""),
         )
 
     def base_config(self) -> CephConfig:

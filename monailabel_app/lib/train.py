@@ -24,6 +24,7 @@ from cephmark.app import TrainingImage, label_points, load_app_image, write_poin
 from cephmark.app.options import config_updates
 from cephmark.io import is_dicom
 from cephmark.landmarks import CLDETECTION_38
+from cephmark.util import IMAGE_EXTENSIONS, parse_bool
 
 from .models import ModelSource, json_safe
 from .options import AppOptions
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 # request keys MONAI Label clients add that are no training options
 IGNORED = {"model", "local_rank", "client_id", "bundle_path", "dataset",
            "max_workers", "logging", "run_id", "name", "train_ds", "val_ds", "pretrained", "val_split"}
-READABLE = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
 
 class LandmarkTrainTask(TrainTask):
@@ -87,7 +87,7 @@ class LandmarkTrainTask(TrainTask):
                 if not points:
                     raise ValueError("the label holds no landmarks")
                 src = app_image.pixel_source
-                if not (src.lower().endswith(READABLE) or is_dicom(src)):
+                if not (src.lower().endswith(IMAGE_EXTENSIONS) or is_dicom(src)):
                     src = str(work / "images" / f"{image_id}.png")
                     Path(src).parent.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(src, cv2.cvtColor(app_image.ceph.pixels, cv2.COLOR_RGB2BGR))
@@ -119,7 +119,7 @@ class LandmarkTrainTask(TrainTask):
         cfg = self.options.base_config()
         params = {k: v for k, v in request.items() if k not in IGNORED and v is not None and v != ""}
         device = params.pop("device", None)
-        multi_gpu = str(params.pop("multi_gpu", "false")).lower() in ("1", "true", "yes")
+        multi_gpu = parse_bool(params.pop("multi_gpu", None), False)
         gpus = params.pop("gpus", "all")
         if self.fixed_landmarks:
             params.pop("landmarks", None)

@@ -12,6 +12,7 @@ import json
 from typing import Any, Iterable, Mapping
 
 from cephmark.config import CephConfig
+from cephmark.util import parse_bool
 
 __all__ = ["ALIASES", "resolve_key", "coerce", "config_updates", "field_type"]
 
@@ -50,15 +51,6 @@ def field_type(dotted: str, cfg: CephConfig | None = None) -> str:
     return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
 
 
-def _to_bool(v: str) -> bool:
-    s = v.strip().lower()
-    if s in ("1", "true", "yes", "y", "on"):
-        return True
-    if s in ("0", "false", "no", "n", "off"):
-        return False
-    raise ValueError(f"not a boolean: {v!r}")
-
-
 def coerce(dotted: str, value: Any, cfg: CephConfig | None = None) -> Any:
     """Convert ``value`` to the type the config field declares (strings parsed, lists split)."""
     kind = field_type(dotted, cfg).replace(" ", "")
@@ -70,7 +62,7 @@ def coerce(dotted: str, value: Any, cfg: CephConfig | None = None) -> Any:
             return None
         try:
             if base == "bool":
-                return _to_bool(s)
+                return parse_bool(s)
             if base == "int":
                 return int(s)
             if base == "float":

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -16,6 +15,7 @@ from typing import Any, Iterable, Sequence
 from cephmark.app.geometry import ImageGeometry
 from cephmark.app.labelmap import names_by_value, read_label_map_points
 from cephmark.app.markups import is_markups, read_markups_points
+from cephmark.util import atomic_write_text
 
 __all__ = ["TrainingImage", "label_points", "write_points_csv"]
 
@@ -48,10 +48,4 @@ def write_points_csv(items: Iterable[TrainingImage], path: str | Path,
             if keep is None or name in keep:
                 w.writerow([os.path.abspath(item.image), name, repr(float(x)), repr(float(y)),
                             "" if item.spacing_mm is None else repr(float(item.spacing_mm))])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
-        fh.write(buf.getvalue())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, buf.getvalue())

@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from cephmark.util import atomic_write_text
 
 
 @dataclass
@@ -58,17 +58,9 @@ def ruler_mm_per_px(result: ImageResult, p1: str = "p1", p2: str = "p2",
     return distance_mm / d if d > 0 else None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def write_json(results: Sequence[ImageResult], path: str | Path) -> None:
     text = json.dumps({"images": [r.to_dict() for r in results]}, indent=2)
-    _atomic_write_text(Path(path), text + "\n")
+    atomic_write_text(path, text + "\n")
 
 
 CSV_COLUMNS = ["image", "width", "height", "spacing_mm", "spacing_source",
@@ -89,7 +81,7 @@ def write_csv(results: Sequence[ImageResult], path: str | Path) -> None:
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     writer.writerows(["" if v is None else v for v in row] for row in csv_rows(results))
-    _atomic_write_text(Path(path), buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
 
 
 def write_results(results: Sequence[ImageResult], path: str | Path) -> None:

@@ -25,12 +25,11 @@ import cv2
 import numpy as np
 
 from cephmark.io.intensity import minmax_to_uint8
+from cephmark.util import DICOM_EXTENSIONS, IMAGE_EXTENSIONS
 
 __all__ = ["CephImage", "ImageReadError", "read_image", "image_size", "is_dicom", "list_images",
            "IMAGE_EXTENSIONS", "DICOM_EXTENSIONS"]
 
-DICOM_EXTENSIONS = (".dcm", ".dicom")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + DICOM_EXTENSIONS
 _PNG, _JPEG, _BMP = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM"
 _TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 _MAGIC = (_PNG, _JPEG, _BMP) + _TIFF

@@ -10,10 +10,8 @@ leaves a truncated checkpoint under the final name.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,6 +23,7 @@ from torch import nn
 from cephmark.landmarks import default_names
 from cephmark.models.arch import ModelArch, infer_arch
 from cephmark.models.cldetection import CLDetectionModel
+from cephmark.util import atomic_open
 
 FORMAT = "cephmark"
 
@@ -149,22 +148,9 @@ def make_checkpoint(model: CLDetectionModel, landmark_names: list[str], **extra:
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shared checkpoints unreadable
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
+    return Path(path)
 
 
 def sha256_file(path: str | Path) -> str:

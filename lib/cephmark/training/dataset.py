@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Mapping, Sequence
@@ -38,6 +36,7 @@ from cephmark.config import CephConfig
 from cephmark.io import read_image
 from cephmark.transforms import Box, ToTensorCHWd, TopDownAffined
 from cephmark.transforms.affine import apply_matrix, area_downscale, warp_image, warp_matrix
+from cephmark.util import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +122,9 @@ class ImageCache:
 
     @staticmethod
     def _save(disk: Path, item: CachedImage) -> None:
-        disk.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{disk.stem}.", suffix=".npz.tmp", dir=disk.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, pixels=item.pixels, width=item.width, height=item.height,
-                         spacing_mm=item.spacing_mm, factor=item.factor)
-            os.replace(tmp, disk)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(disk, "wb") as fh:
+            np.savez(fh, pixels=item.pixels, width=item.width, height=item.height,
+                     spacing_mm=item.spacing_mm, factor=item.factor)
 
 
 # -- transforms -------------------------------------------------------------------------

@@ -4,30 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK  # what open() would give (mkstemp creates 0600 files)
+from cephmark.util import atomic_write_bytes
 
 CSV_COLUMNS = ["epoch", "train_loss", "val_loss", "mre_px", "mre_mm", "sdr_2", "sdr_2.5",
                "sdr_3", "sdr_4", "lr", "stage"]
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cell(v) -> str:
@@ -44,7 +27,7 @@ def write_metrics_csv(history: Sequence[dict], path: str | Path) -> None:
     w.writerow(CSV_COLUMNS)
     for row in history:
         w.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
-    _atomic_bytes(Path(path), buf.getvalue().encode())
+    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def read_metrics_csv(path: str | Path) -> list[dict]:
@@ -88,7 +71,7 @@ def plot_learning_curve(history: Sequence[dict], path: str | Path) -> None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    _atomic_bytes(Path(path), buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _finite_number(v) -> bool:

@@ -43,7 +43,7 @@ from cephmark.training.model_setup import (
     TrainingForward, build_model, param_groups, set_backbone_frozen,
 )
 from cephmark.training.reporting import (
-    FILE_MODE, plot_learning_curve, summary_line, write_metrics_csv,
+    plot_learning_curve, summary_line, write_metrics_csv,
 )
 from cephmark.training.schedule import LRSchedule
 from cephmark.training.source_preprocess import inherit_source_preprocess
@@ -175,7 +175,6 @@ def package_versions() -> dict[str, str]:
 
 def _save(obj: dict, path: Path) -> None:
     save_atomic(obj, path)
-    path.chmod(FILE_MODE)  # save_atomic's temporary file is created 0600
 
 
 def _finite(v: Any) -> bool:
