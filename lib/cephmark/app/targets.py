@@ -1,7 +1,8 @@
 """Saved labels -> training targets (landmark points) and the CSV the training code reads.
 
 A label saved from a viewer is either a disc label map (NIfTI, NRRD, PNG, ...: each landmark at
-its disc's centroid) or a markups point list (``.json`` / ``.mrk.json``).
+its disc's centroid), a markups point list (``.json`` / ``.mrk.json``) or a DICOM SR (ours, or
+saved by OHIF; see :mod:`cephmark.io.sr`).
 """
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def label_points(label_path: str | Path, image_geometry: ImageGeometry, label_in
     """``{landmark: (x, y)}`` from a saved label file, in the image's pixel coordinates."""
     if is_markups(label_path):
         return read_markups_points(label_path, image_geometry)
+    from cephmark.annotations.dicom_sr import is_dicom_sr
+
+    if is_dicom_sr(label_path):
+        from cephmark.io.sr import read_sr_landmarks
+
+        return dict(read_sr_landmarks(label_path).points)
     return read_label_map_points(label_path, image_geometry, names_by_value(label_info, default_names))
 
 

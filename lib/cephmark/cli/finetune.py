@@ -33,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--activation-checkpointing", action="store_true",
                      help="recompute backbone activations in backward (less memory, slower)")
     data = p.add_argument_group("data")
-    data.add_argument("--annotations", metavar="FILE", help="training annotations (Label Studio JSON, COCO, CSV, Aariz)")
+    data.add_argument("--annotations", metavar="FILE", help="training annotations (Label Studio JSON, COCO, CSV, Aariz, DICOM SR file or folder)")
     data.add_argument("--image-dir", metavar="DIR", help="images folder (default: the annotation file's)")
-    data.add_argument("--annotation-format", help="auto (default), label_studio, coco, csv, aariz")
+    data.add_argument("--annotation-format", help="auto (default), label_studio, coco, csv, aariz, dicom_sr")
     data.add_argument("--val-annotations", metavar="FILE", help="separate validation annotations")
     data.add_argument("--val-fraction", type=float,
                       help="share of the images held out for validation without --val-annotations (default 0.2)")
