@@ -174,11 +174,11 @@ TABLE: tuple[Measurement, ...] = (
 )
 
 ANALYSES: dict[str, str] = {
-    "isbi2015": "ISBI 2015 challenge (Wang et al. 2016)",
+    "isbi2015": "ISBI 2015",
     "steiner": "Steiner",
     "tweed": "Tweed triangle",
     "wits": "Wits appraisal",
-    "face_height": "Facial height ratios",
+    "face_height": "Face height",
     "bjork": "Bjork polygon",
 }
 ISBI_EIGHT = ("ANB", "SNB", "SNA", "ODI", "APDI", "FHI", "FMA", "MW")

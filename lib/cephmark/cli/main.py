@@ -12,6 +12,7 @@ COMMANDS = {
     "predict": "predict landmarks on images (files, folders, DICOM)",
     "finetune": "fine-tune new landmarks on the pretrained model",
     "evaluate": "MRE / SDR of a model against annotations",
+    "analyze": "landmarks + ruler calibration + cephalometric measurements (JSON/CSV, report)",
 }
 
 USAGE = "usage: cephmark {%s} [options]   (cephmark COMMAND --help)\n\n" % ",".join(COMMANDS) + \

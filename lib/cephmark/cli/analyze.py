@@ -1,0 +1,216 @@
+"""``cephmark analyze``: landmarks, ruler calibration (mm/px with a status) and cephalometric
+measurements (ISBI 2015 eight, Steiner, Tweed, Wits, facial height ratios, Bjork) in one command;
+JSON or CSV, and a one-page report per image with ``--report``. ``--landmarks FILE`` measures
+given points (a predict JSON or any annotation format) through the same code."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from cephmark.cli.common import add_config_option, split_list
+
+NO_MODEL = "none"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cephmark.analysis.measurements import ANALYSES
+
+    p = argparse.ArgumentParser(prog="cephmark analyze", description=__doc__)
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (DICOM included)")
+    p.add_argument("--checkpoint", help="landmark model (default: the bundled starter model)")
+    p.add_argument("--calibration", metavar="MODEL",
+                   help="ruler model predicting p1/p2 (default: the bundled ruler model when installed; "
+                        f"'{NO_MODEL}': no ruler, DICOM spacing only)")
+    p.add_argument("--calibration-refiner", metavar="MODEL",
+                   help="crop refiner for the ruler model's p1/p2 (second pass)")
+    p.add_argument("--analysis", metavar="NAME,...",
+                   help=f"analyses to compute (default: all): {', '.join(ANALYSES)}")
+    p.add_argument("--face", choices=("auto", "right", "left"), default="auto",
+                   help="which way the face looks (default: from the landmarks); left faces are mirrored")
+    p.add_argument("--landmarks", metavar="FILE",
+                   help="measure these points instead of running a landmark model: a predict JSON, or "
+                        "Label Studio / COCO / CSV / Aariz annotations")
+    p.add_argument("--annotation-format", default="auto", help="format of --landmarks annotations")
+    p.add_argument("--out", metavar="FILE", required=True, help="FILE.json or FILE.csv")
+    p.add_argument("--report", metavar="DIR", help="write a one-page report (PNG and PDF) per image here")
+    p.add_argument("--device", help="cpu, cuda ... (default: auto)")
+    p.add_argument("--fast", action="store_true", help="optimised inference (points within 0.1 px)")
+    add_config_option(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from cephmark.analysis.measurements import select
+
+    analyses = split_list(args.analysis)
+    select(analyses)  # unknown names fail before any model loads
+    if not args.out.lower().endswith((".json", ".csv")):
+        raise ValueError(f"--out {args.out}: give a .json or .csv file")
+    if args.landmarks:
+        items, failures = _from_landmarks(args, analyses)
+    else:
+        items, failures = _from_models(args, analyses)
+    if not items and failures:
+        for msg in failures:
+            print(f"cephmark analyze: failed: {msg}", file=sys.stderr)
+        return 1
+    results = [r for r, _ in items]
+    write_analysis(results, args.out)
+    print(f"wrote {args.out} ({len(results)} image{'s' if len(results) != 1 else ''})", file=sys.stderr)
+    if args.report:
+        from cephmark.analysis.report import write_report
+
+        for result, pixels in items:
+            for path in write_report(result, pixels, args.report):
+                print(f"wrote {path}", file=sys.stderr)
+    for msg in failures:
+        print(f"cephmark analyze: failed: {msg}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _from_models(args, analyses):
+    from tqdm import tqdm
+
+    from cephmark.analysis.pipeline import Analyzer
+    from cephmark.cli.common import load_config
+    from cephmark.inference.refine import build_predictor
+    from cephmark.io import list_images, read_image
+    from cephmark.weights import default_checkpoint
+
+    if not args.inputs:
+        raise ValueError("give images (files or folders), or --landmarks FILE")
+    paths = list_images(args.inputs)
+    if not paths:
+        raise ValueError(f"no image files found in {', '.join(args.inputs)}")
+    cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
+                             "infer.checkpoint": args.checkpoint})
+    landmarks = build_predictor(cfg.infer.checkpoint or default_checkpoint(), cfg)
+    ruler = _ruler_predictor(args, cfg)
+    analyzer = Analyzer(landmarks, ruler, analyses, args.face)
+    items, failures = [], []
+    for path in tqdm(paths, unit="image", disable=len(paths) < 3, file=sys.stderr):
+        try:
+            image = read_image(path)
+            items.append((analyzer.analyze(image), image.pixels))
+        except (ValueError, OSError, RuntimeError) as exc:
+            failures.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+    return items, failures
+
+
+def _ruler_predictor(args, cfg):
+    from cephmark.inference.refine import build_predictor
+
+    chosen = args.calibration
+    if chosen is None:
+        chosen = default_ruler_checkpoint()
+    if chosen is None or chosen == NO_MODEL:
+        if args.calibration_refiner:
+            raise ValueError("--calibration-refiner needs a --calibration model")
+        return None
+    ruler_cfg = cfg.from_dict(cfg.to_dict())
+    ruler_cfg.update({"infer.refine_checkpoint": args.calibration_refiner})
+    return build_predictor(chosen, ruler_cfg)
+
+
+def default_ruler_checkpoint() -> str | None:
+    """The bundled ruler model when this installation has one, else None (no ruler)."""
+    import cephmark.weights as weights
+
+    fn = getattr(weights, "default_ruler_checkpoint", None)
+    if fn is None:
+        return None
+    try:
+        return str(fn())
+    except FileNotFoundError:
+        return None
+
+
+def _from_landmarks(args, analyses):
+    """(AnalysisResult, pixels or None) per image of a predict JSON or an annotation file."""
+    from cephmark.analysis.pipeline import analyze_points, result_from_points
+
+    path = Path(args.landmarks)
+    entries = _predict_json(path)
+    if entries is None:
+        from cephmark.annotations import read_annotations
+
+        ann = read_annotations(path, fmt=args.annotation_format)
+        entries = [result_from_points(str(a.image_path), dict(a.points), a.width or 0, a.height or 0,
+                                      a.spacing_mm, "annotation" if a.spacing_mm else None) for a in ann.images]
+    items = []
+    for res in entries:
+        names = [lm.name for lm in res.landmarks]
+        result = analyze_points(res, analyses=analyses, face=args.face, model_names=names)
+        pixels = _pixels(res.image) if args.report else None
+        items.append((result, pixels))
+    return items, []
+
+
+def _predict_json(path: Path):
+    """`ImageResult`s of a ``cephmark predict`` JSON, or None when the file is something else."""
+    from cephmark.inference.results import ImageResult, LandmarkResult
+
+    if path.suffix.lower() != ".json":
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read JSON ({exc})") from exc
+    if not (isinstance(data, dict) and isinstance(data.get("images"), list)
+            and all(isinstance(i, dict) and "landmarks" in i for i in data["images"])):
+        return None
+    out = []
+    for k, im in enumerate(data["images"]):
+        try:
+            lms = [LandmarkResult(name=str(lm["name"]), x=lm.get("x"), y=lm.get("y"),
+                                  score=float(lm.get("score", 1.0)),
+                                  found=bool(lm.get("found", lm.get("x") is not None)))
+                   for lm in im["landmarks"]]
+            out.append(ImageResult(image=str(im["image"]), width=int(im.get("width") or 0),
+                                   height=int(im.get("height") or 0), spacing_mm=im.get("spacing_mm"),
+                                   spacing_source=im.get("spacing_source"), landmarks=lms))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: image entry {k}: not a predict result ({exc})") from exc
+    return out
+
+
+def _pixels(image: str):
+    from cephmark.io import read_image
+
+    try:
+        return read_image(image).pixels
+    except (ValueError, OSError) as exc:
+        print(f"cephmark analyze: {image}: no image for the report ({exc})", file=sys.stderr)
+        return None
+
+
+CSV_COLUMNS = ["image", "analysis", "name", "value", "unit", "norm_mean", "norm_sd", "deviation_sd",
+               "class", "class_label", "reason", "mm_per_px", "calibration_source", "calibration_status",
+               "face"]
+
+
+def write_analysis(results, path: str) -> None:
+    """JSON ``{"images": [...]}`` or CSV (one row per image and measurement), written atomically."""
+    from cephmark.inference.results import _atomic_write_text
+
+    if path.lower().endswith(".csv"):
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(CSV_COLUMNS)
+        for r in results:
+            cal = r.calibration
+            for v in r.measurements.values:
+                m, c = v.measurement, v.class_rule
+                w.writerow(["" if x is None else x for x in [
+                    r.landmarks.image, m.analysis, m.name, v.value, m.unit,
+                    m.norm.mean if m.norm else None, m.norm.sd if m.norm else None, v.deviation_sd,
+                    c.code if c else None, c.label if c else None, v.reason, cal.mm_per_px, cal.source,
+                    cal.status, r.measurements.orientation.face]])
+        text = buf.getvalue()
+    else:
+        text = json.dumps({"images": [r.to_dict() for r in results]}, indent=2) + "\n"
+    _atomic_write_text(Path(path), text)
