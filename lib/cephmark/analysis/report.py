@@ -11,6 +11,7 @@ import numpy as np
 
 from cephmark.analysis.measurements import ANALYSES
 from cephmark.analysis.pipeline import AnalysisResult
+from cephmark.util import atomic_open
 
 ABBREV = {
     "sella": "S", "nasion": "N", "orbitale": "Or", "porion": "Po", "subspinale_A_point": "A",
@@ -55,9 +56,8 @@ def write_report(result: AnalysisResult, pixels: np.ndarray | None, out_dir: str
     _table(ax_tab, result)
     paths = [out / f"{stem}_report.png", out / f"{stem}_report.pdf"]
     for p in paths:
-        tmp = p.with_name(f".{p.name}.part")
-        fig.savefig(tmp, dpi=dpi, format=p.suffix[1:])
-        tmp.replace(p)
+        with atomic_open(p, "wb") as fh:
+            fig.savefig(fh, dpi=dpi, format=p.suffix[1:])
     plt.close(fig)
     return paths
 

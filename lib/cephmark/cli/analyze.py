@@ -195,7 +195,7 @@ CSV_COLUMNS = ["image", "analysis", "name", "value", "unit", "norm_mean", "norm_
 
 def write_analysis(results, path: str) -> None:
     """JSON ``{"images": [...]}`` or CSV (one row per image and measurement), written atomically."""
-    from cephmark.inference.results import _atomic_write_text
+    from cephmark.util import atomic_write_text
 
     if path.lower().endswith(".csv"):
         buf = io.StringIO()
@@ -213,4 +213,4 @@ def write_analysis(results, path: str) -> None:
         text = buf.getvalue()
     else:
         text = json.dumps({"images": [r.to_dict() for r in results]}, indent=2) + "\n"
-    _atomic_write_text(Path(path), text)
+    atomic_write_text(Path(path), text)
