@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from cephmark.io.integrity import DEFAULT_MAX_PIXELS
+
 
 @dataclass
 class PreprocessConfig:
@@ -60,6 +62,8 @@ class InferConfig:
     # on the landmark's coarse position before decoding: a peak of another landmark's look-alike
     # far from where the coarse model put this one loses (e.g. p2 on p1's notch)
     refine_prior_sigma: float = 0.0
+    # images with more pixels (width x height, read from the header) are refused before decoding
+    max_pixels: int = DEFAULT_MAX_PIXELS  # 64 megapixels; 0 = no limit
 
 
 @dataclass

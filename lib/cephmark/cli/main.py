@@ -35,9 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"cephmark.cli.{command}")
     args = module.build_parser().parse_intermixed_args(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from cephmark.cli.batch import exit_code, interrupt_handlers
+
     try:
-        return int(module.run(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
+        with interrupt_handlers():
+            return int(module.run(args) or 0)
+    except KeyboardInterrupt as exc:  # SIGINT / SIGTERM outside a batch loop
+        print(f"\ncephmark {command}: interrupted ({exc or 'SIGINT'})", file=sys.stderr)
+        return exit_code(exc)
+    except (ValueError, OSError) as exc:  # FileNotFoundError included
         print(f"cephmark {command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from tqdm import tqdm
@@ -19,9 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: auto)")
     p.add_argument("--names", help="comma-separated landmark names when the checkpoint has none")
-    p.add_argument("--out", metavar="FILE", help="write results to FILE.json or FILE.csv (default: JSON on stdout)")
+    p.add_argument("--out", metavar="FILE", help="write results to FILE.json, FILE.jsonl or FILE.csv (default: JSON "
+                   "on stdout); written as they come to FILE.partial, renamed when the batch is done")
     p.add_argument("--overlay", metavar="DIR", help="write overlay PNGs here")
     p.add_argument("--batch-size", type=int, help="images per forward pass")
+    p.add_argument("--max-pixels", type=int, help="refuse images with more pixels (width x height, from the "
+                   "header, before decoding; default 64000000; 0 = no limit)")
     p.add_argument("--fast", action="store_true", help="optimised inference (BatchNorm folded, channels-last, "
                    "batched flip test; points within 0.1 px of the exact path)")
     add_refine_options(p)
@@ -30,45 +32,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cephmark.cli.batch import run_batch, writable_folder
     from cephmark.cli.common import load_config, refine_overrides
-    from cephmark.inference import write_results
     from cephmark.inference.refine import build_predictor
-    from cephmark.inference.overlay import save_overlay
+    from cephmark.inference.results import ResultStream
     from cephmark.weights import default_checkpoint
 
     cfg = load_config(args, {
         "infer.device": args.device, "infer.names": split_list(args.names),
         "infer.batch_size": args.batch_size, "infer.fast": True if args.fast else None,
-        "infer.checkpoint": args.checkpoint, **refine_overrides(args),
+        "infer.checkpoint": args.checkpoint, "infer.max_pixels": args.max_pixels,
+        **refine_overrides(args),
     })
     overrides = {"preprocess.image_size": args.image_size,
                  "preprocess.flip_test": False if args.no_flip else None}
-    checkpoint = cfg.infer.checkpoint or default_checkpoint()
-    predictor = build_predictor(checkpoint, cfg, overrides)
     paths = list_images(args.inputs)
     if not paths:
         raise ValueError(f"no image files found in {', '.join(args.inputs)}")
-    results, failures = [], []
-    bar = tqdm(total=len(paths), unit="image", disable=len(paths) < 3, file=sys.stderr)
-    for path, outcome, item in predictor.iter_predictions(paths):
-        bar.update(1)
-        if isinstance(outcome, Exception):
-            failures.append(f"{path}: {outcome}" if str(path) not in str(outcome) else str(outcome))
-            continue
-        results.append(outcome)
-        if args.overlay:
-            from cephmark.io import read_image
+    overlay_dir = writable_folder(args.overlay, "overlays") if args.overlay else None
+    checkpoint = cfg.infer.checkpoint or default_checkpoint()
+    predictor = build_predictor(checkpoint, cfg, overrides)
+    stream = ResultStream(args.out)  # checked (and opened) before any inference
 
-            save_overlay(read_image(path).pixels, outcome, args.overlay)
-    bar.close()
-    if args.out:
-        write_results(results, args.out)
-    else:
-        json.dump({"images": [r.to_dict() for r in results]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    for msg in failures:
-        print(f"cephmark predict: failed: {msg}", file=sys.stderr)
-    if failures:
-        print(f"cephmark predict: {len(failures)} of {len(paths)} images failed", file=sys.stderr)
-        return 1
-    return 0
+    def overlay(path: str, result) -> None:
+        from cephmark.inference.overlay import save_overlay
+        from cephmark.io import read_image
+
+        save_overlay(read_image(path, max_pixels=cfg.infer.max_pixels).pixels, result, overlay_dir)
+
+    bar = tqdm(total=len(paths), unit="image", disable=len(paths) < 3, file=sys.stderr)
+
+    def outcomes():
+        for path, outcome, _ in predictor.iter_predictions(paths):
+            bar.update(1)
+            yield path, outcome
+
+    try:
+        return run_batch(outcomes(), stream, len(paths), "predict", overlay if overlay_dir else None)
+    finally:
+        bar.close()

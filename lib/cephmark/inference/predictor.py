@@ -52,7 +52,8 @@ class LandmarkPredictor:
     def prepare(self, image: str | Path | CephImage) -> dict:
         """Run the MONAI preprocessing: ``{"image": (3, N, N) tensor, "meta": {...}}``."""
         if not isinstance(image, CephImage):
-            image = read_image(image)  # outside Compose: its errors name the file, unwrapped
+            # outside Compose: its errors name the file, unwrapped
+            image = read_image(image, max_pixels=self.config.infer.max_pixels)
         return self.transforms({"image": image})
 
     @torch.inference_mode()
@@ -96,14 +97,28 @@ class LandmarkPredictor:
         for i, path in enumerate(paths):
             try:
                 pending.append((str(path), self.prepare(path)))
-            except (ValueError, OSError, RuntimeError) as exc:
+            except Exception as exc:  # any failure (MemoryError included) is this image's only
                 yield str(path), exc, None
             if pending and (len(pending) == bs or i == len(paths) - 1):
-                batch = torch.stack([torch.as_tensor(np.asarray(it["image"])) for _, it in pending])
-                heat = self.heatmaps(batch).cpu().numpy()
-                for (p, it), h in zip(pending, heat):
-                    yield p, self.decode(h, it["meta"]), it
+                yield from self._run_batch(pending)
                 pending = []
+
+    def _run_batch(self, pending: list[tuple[str, dict]]
+                   ) -> Iterator[tuple[str, ImageResult | Exception, dict | None]]:
+        """Forward + decode of prepared items; a failing batch is retried one image at a time
+        so that one image's failure is reported against that image only."""
+        try:
+            batch = torch.stack([torch.as_tensor(np.asarray(it["image"])) for _, it in pending])
+            heat = self.heatmaps(batch).cpu().numpy()
+            outcomes = [self.decode(h, it["meta"]) for (_, it), h in zip(pending, heat)]
+        except Exception as exc:
+            if len(pending) > 1:
+                for one in pending:
+                    yield from self._run_batch([one])
+                return
+            outcomes = [exc]
+        for (p, it), outcome in zip(pending, outcomes):
+            yield p, outcome, it
 
     def predict_one(self, image: str | Path | CephImage) -> ImageResult:
         return self.predict([image])[0]

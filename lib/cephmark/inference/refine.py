@@ -173,7 +173,8 @@ class RefinedPredictor:
 
     # -- the predictor interface ----------------------------------------------------------
     def _one(self, image: str | Path | CephImage) -> tuple[ImageResult, dict]:
-        img = image if isinstance(image, CephImage) else read_image(image)
+        img = (image if isinstance(image, CephImage)
+               else read_image(image, max_pixels=self.coarse.config.infer.max_pixels))
         item = self.coarse.prepare(img)
         batch = torch.as_tensor(np.asarray(item["image"]))[None]
         heat = self.coarse.heatmaps(batch).cpu().numpy()[0]
@@ -191,7 +192,7 @@ class RefinedPredictor:
         for path in paths:
             try:
                 result, item = self._one(path)
-            except (ValueError, OSError, RuntimeError) as exc:
+            except Exception as exc:  # any failure (MemoryError included) is this image's only
                 yield str(path), exc, None
                 continue
             yield str(path), result, item

@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Sequence
 
-from cephmark.util import atomic_write_text
+from cephmark.util import file_mode
 
 
 @dataclass
@@ -58,9 +60,20 @@ def ruler_mm_per_px(result: ImageResult, p1: str = "p1", p2: str = "p2",
     return distance_mm / d if d > 0 else None
 
 
-def write_json(results: Sequence[ImageResult], path: str | Path) -> None:
-    text = json.dumps({"images": [r.to_dict() for r in results]}, indent=2)
-    atomic_write_text(path, text + "\n")
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +-Infinity) replaced by None: strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def to_json(data: Any, **kwargs: Any) -> str:
+    """Strict JSON text (no NaN/Infinity tokens)."""
+    return json.dumps(json_safe(data), allow_nan=False, **kwargs)
 
 
 CSV_COLUMNS = ["image", "width", "height", "spacing_mm", "spacing_source",
@@ -74,16 +87,82 @@ def csv_rows(results: Iterable[ImageResult]) -> Iterable[list]:
                    lm.x, lm.y, lm.score, lm.found, lm.x_mm, lm.y_mm]
 
 
-def write_csv(results: Sequence[ImageResult], path: str | Path) -> None:
-    import io
+class ResultStream:
+    """Results written as they come, so that an interrupted batch keeps what it computed.
 
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(["" if v is None else v for v in row] for row in csv_rows(results))
-    atomic_write_text(path, buf.getvalue())
+    ``path`` None: one JSON document on ``stdout``, each image flushed as it is written.
+    ``*.jsonl``: one JSON object per line; ``*.csv``: CSV rows (``csv_columns`` /
+    ``csv_rows``); anything else: ``{"images": [...]}``. A file is written as
+    ``<path>.partial`` and renamed to ``path`` by ``close(complete=True)``; after
+    ``close(complete=False)`` the partial file stays, valid in its format, and says in its
+    name that it is incomplete. Opening checks the location at once (before any inference).
+    File mode: :func:`cephmark.util.file_mode` (0666 less the umask, 0644 usually).
+    """
+
+    def __init__(self, path: str | Path | None, stdout: IO[str] | None = None,
+                 csv_columns: Sequence[str] = CSV_COLUMNS,
+                 csv_rows: Callable[[Iterable[Any]], Iterable[list]] = csv_rows) -> None:
+        self.path = Path(path) if path is not None else None
+        self.count = 0
+        name = self.path.name.lower() if self.path else ""
+        self.kind = "csv" if name.endswith(".csv") else "jsonl" if name.endswith(".jsonl") else "json"
+        self._csv_rows = csv_rows
+        if self.path is None:
+            self.partial, self._fh = None, stdout or sys.stdout
+        else:
+            if self.path.is_dir():
+                raise ValueError(f"{self.path}: is a folder; --out needs a file name (.json, .jsonl or .csv)")
+            self.partial = self.path.with_name(self.path.name + ".partial")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.partial, "w", newline="", encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"{self.path}: cannot write results here "
+                                 f"({exc.strerror or exc})") from exc
+        if self.kind == "csv":
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow(list(csv_columns))
+        elif self.kind == "json":
+            self._fh.write('{"images": [')
+        self._fh.flush()
+
+    @property
+    def location(self) -> str:
+        """Where the results are now (the partial file until a complete close)."""
+        return "standard output" if self.path is None else str(self.partial or self.path)
+
+    def write(self, result: Any) -> None:
+        """One image's result (an object with ``to_dict()``, or a dict)."""
+        record = result.to_dict() if hasattr(result, "to_dict") else result
+        if self.kind == "csv":
+            self._csv.writerows([["" if v is None or (isinstance(v, float) and not math.isfinite(v))
+                                  else v for v in row] for row in self._csv_rows([result])])
+        elif self.kind == "jsonl":
+            self._fh.write(to_json(record) + "\n")
+        else:
+            item = "\n".join("  " + line for line in to_json(record, indent=2).splitlines())
+            self._fh.write(("," if self.count else "") + "\n" + item)
+        self.count += 1
+        self._fh.flush()
+
+    def close(self, complete: bool = True) -> None:
+        """Finish the document; rename the file to its final name if ``complete``."""
+        if self.kind == "json":
+            self._fh.write("\n]}\n" if self.count else "]}\n")
+        self._fh.flush()
+        if self.path is None:
+            return
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.chmod(self.partial, file_mode())  # the one policy of cephmark.util (0644 usually)
+        if complete:
+            os.replace(self.partial, self.path)
+            self.partial = None
 
 
 def write_results(results: Sequence[ImageResult], path: str | Path) -> None:
-    """By extension: ``.csv`` -> CSV, anything else -> JSON."""
-    (write_csv if str(path).lower().endswith(".csv") else write_json)(results, path)
+    """All ``results`` to ``path`` (by extension: ``.csv``, ``.jsonl``, else JSON)."""
+    stream = ResultStream(path)
+    for r in results:
+        stream.write(r)
+    stream.close()

@@ -45,6 +45,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from cephmark.io.image import CephImage, ImageReadError
+from cephmark.io.integrity import DEFAULT_MAX_PIXELS, check_pixel_limit
 from cephmark.io.intensity import grey_to_rgb, minmax_to_uint8, range_to_uint8
 
 __all__ = ["SPACING_TAGS", "transfer_syntax_name", "read_dicom", "dicom_size", "read_dataset", "dicom_spacing"]
@@ -187,10 +188,13 @@ def transfer_syntax_name(ds: Dataset) -> str:
     return str(getattr(ts, "name", ts) or "unknown transfer syntax")
 
 
-def read_dicom(path: str | Path) -> CephImage:
-    """Read a single-frame greyscale or colour DICOM file as an 8-bit RGB :class:`CephImage`."""
+def read_dicom(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> CephImage:
+    """Read a single-frame greyscale or colour DICOM file as an 8-bit RGB :class:`CephImage`
+    (Rows x Columns over ``max_pixels`` is refused before the pixel data is decoded)."""
     ds = read_dataset(path)
-    _check_geometry(path, ds)
+    problem = check_pixel_limit(*_check_geometry(path, ds), max_pixels)
+    if problem:
+        raise _error(path, problem)
     try:
         arr = ds.pixel_array
     except Exception as exc:

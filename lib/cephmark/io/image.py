@@ -9,6 +9,9 @@ bytes read by numpy, so non-ASCII paths work:
   then the min-max rule of :mod:`cephmark.io.intensity`.
 * multi-page TIFF is rejected (not silently reduced to its first page).
 * spacing is always None: PNG pHYs / TIFF resolution tags are not trusted as detector spacing.
+* incomplete files (a JPEG without its end marker, a PNG without IEND, a TIFF or BMP whose pixel
+  data lies past the end) and images over ``max_pixels`` (from the header, before decoding) are
+  rejected: see :mod:`cephmark.io.integrity`.
 
 DICOM goes to :mod:`cephmark.io.dicom`. Every failure to read raises :class:`ImageReadError`
 (a ValueError) whose message starts with ``f"{path}: "``.
@@ -24,14 +27,14 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from cephmark.io.integrity import (_BMP, _JPEG, _PNG, _TIFF, DEFAULT_MAX_PIXELS, check_pixel_limit,
+                                   header_size, truncation_problem)
 from cephmark.io.intensity import minmax_to_uint8
 from cephmark.util import DICOM_EXTENSIONS, IMAGE_EXTENSIONS
 
 __all__ = ["CephImage", "ImageReadError", "read_image", "image_size", "is_dicom", "list_images",
            "IMAGE_EXTENSIONS", "DICOM_EXTENSIONS"]
 
-_PNG, _JPEG, _BMP = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM"
-_TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 _MAGIC = (_PNG, _JPEG, _BMP) + _TIFF
 
 
@@ -126,7 +129,19 @@ def _deep_bgr(data: np.ndarray, probe: np.ndarray) -> np.ndarray:
     return probe[:, :, :3]  # BGR, BGRA
 
 
-def _read_ordinary(path: Path) -> np.ndarray:
+def _check_bytes(path: Path, data: np.ndarray, max_pixels: int | None) -> None:
+    """Completeness, then the pixel limit from the header (ImageReadError naming the problem)."""
+    try:
+        problem = truncation_problem(data)
+    except Exception:  # a malformed structure: reported below by the TIFF reader or decoder
+        problem = None
+    size = None if problem else header_size(data)
+    problem = problem or (check_pixel_limit(*size, max_pixels) if size else None)
+    if problem:
+        raise ImageReadError(f"{path}: {problem}")
+
+
+def _read_ordinary(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except FileNotFoundError:
@@ -135,6 +150,7 @@ def _read_ordinary(path: Path) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot read file ({exc})") from exc
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file")
+    _check_bytes(path, data, max_pixels)
     head = data[:8].tobytes()
     if head.startswith(_TIFF):
         try:
@@ -165,8 +181,12 @@ def _read_ordinary(path: Path) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-def read_image(path: str | Path) -> CephImage:
-    """Read a DICOM or ordinary image file as a :class:`CephImage` (ImageReadError on failure)."""
+def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> CephImage:
+    """Read a DICOM or ordinary image file as a :class:`CephImage` (ImageReadError on failure).
+
+    ``max_pixels``: refuse images with more pixels (width x height, from the header) before
+    decoding them; None or 0 = no limit.
+    """
     p = Path(path)
     if not p.exists():
         raise ImageReadError(f"{path}: file not found")
@@ -175,8 +195,8 @@ def read_image(path: str | Path) -> CephImage:
     if is_dicom(p):
         from cephmark.io.dicom import read_dicom
 
-        return read_dicom(path)
-    return CephImage(pixels=_read_ordinary(p), path=str(path))
+        return read_dicom(path, max_pixels=max_pixels)
+    return CephImage(pixels=_read_ordinary(p, max_pixels), path=str(path))
 
 
 def _exif_swaps(path: Path, img: "object") -> bool:
