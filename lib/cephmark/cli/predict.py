@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
 from cephmark.cli.common import add_config_option, add_refine_options, split_list
-from cephmark.io import list_images
+from cephmark.cli.dicomweb import ImageSource, add_source_options
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cephmark predict", description=__doc__)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (or --dicomweb URL)")
     p.add_argument("--checkpoint", help="model file (default: the bundled starter model)")
     p.add_argument("--image-size", type=int, help="network input size N (default: from the checkpoint, else 1024)")
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="optimised inference (BatchNorm folded, channels-last, "
                    "batched flip test; points within 0.1 px of the exact path)")
     add_refine_options(p)
+    add_source_options(p)
     add_config_option(p)
     return p
 
@@ -46,28 +48,31 @@ def run(args: argparse.Namespace) -> int:
     })
     overrides = {"preprocess.image_size": args.image_size,
                  "preprocess.flip_test": False if args.no_flip else None}
-    paths = list_images(args.inputs)
-    if not paths:
-        raise ValueError(f"no image files found in {', '.join(args.inputs)}")
-    overlay_dir = writable_folder(args.overlay, "overlays") if args.overlay else None
     checkpoint = cfg.infer.checkpoint or default_checkpoint()
+    source = ImageSource(args, model_name=Path(checkpoint).name)  # local files or DICOMweb series
+    total = source.plan()
+    overlay_dir = writable_folder(args.overlay, "overlays") if args.overlay else None
     predictor = build_predictor(checkpoint, cfg, overrides)
     stream = ResultStream(args.out)  # checked (and opened) before any inference
 
-    def overlay(path: str, result) -> None:
-        from cephmark.inference.overlay import save_overlay
-        from cephmark.io import read_image
+    def on_result(path: str, result) -> None:
+        if overlay_dir:
+            from cephmark.inference.overlay import save_overlay
+            from cephmark.io import read_image
 
-        save_overlay(read_image(path, max_pixels=cfg.infer.max_pixels).pixels, result, overlay_dir)
+            save_overlay(read_image(path, max_pixels=cfg.infer.max_pixels).pixels, result, overlay_dir)
+        source.finish(path, result)  # SR written / stored; a DICOMweb result named by its address
 
-    bar = tqdm(total=len(paths), unit="image", disable=len(paths) < 3, file=sys.stderr)
+    bar = tqdm(total=total, unit="image", disable=total < 3, file=sys.stderr)
 
     def outcomes():
-        for path, outcome, _ in predictor.iter_predictions(paths):
-            bar.update(1)
-            yield path, outcome
+        for paths in source.batches():
+            for path, outcome, _ in predictor.iter_predictions(paths):
+                bar.update(1)
+                yield path, outcome
 
     try:
-        return run_batch(outcomes(), stream, len(paths), "predict", overlay if overlay_dir else None)
+        return run_batch(outcomes(), stream, total, "predict", on_result)
     finally:
         bar.close()
+        source.report("cephmark predict")

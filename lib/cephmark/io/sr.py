@@ -25,7 +25,8 @@ in a new series of the source image's study, referencing the source image:
 Coordinates: cephmark's pixel coordinates put integer values at pixel centres (OpenCV); DICOM
 SCOORD pixel coordinates put (0, 0) at the top-left corner of the top-left pixel (PS3.3
 C.18.6.1.1), so the centre of that pixel is (0.5, 0.5): written = x + 0.5, read = value - 0.5,
-in both styles. (The OHIF build inside monailabel 0.8.5 draws SCOORD (0, 0) at the centre of the
+in both styles. GraphicData is FL (32-bit float): a coordinate keeps about 7 significant digits
+(0.0001 px on a 2000 px image). (The OHIF build inside monailabel 0.8.5 draws SCOORD (0, 0) at the centre of the
 first pixel, so it shows our points half a pixel right and down of where they are.)
 
 Reading (:func:`read_sr_landmarks`) takes ours and the SRs OHIF saves ("Create SR"), whose
@@ -44,8 +45,10 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from cephmark.util import atomic_write_bytes
+
 __all__ = ["SR_STYLES", "OHIF_TRACKING_ID", "SCHEME", "MANUFACTURER", "build_sr", "write_sr",
-           "SRLandmarks", "read_sr_landmarks", "is_cephmark_sr", "sr_referenced_series", "SRReadError"]
+           "sr_bytes", "SRLandmarks", "read_sr_landmarks", "is_cephmark_sr", "sr_referenced_series", "SRReadError"]
 
 SR_STYLES = ("standard", "ohif")
 OHIF_TRACKING_ID = "Cornerstone3DTools@^0.1.0:ArrowAnnotate"
@@ -265,17 +268,18 @@ def write_sr(source: str | Path | Dataset, landmarks: Sequence[Any], out_path: s
 
     ds = source if isinstance(source, Dataset) else read_dataset(source, stop_before_pixels=True)
     sr = build_sr(ds, landmarks, **kwargs)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=f".*{_OHIF_SH}")
-            sr.save_as(str(tmp), write_like_original=False)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return atomic_write_bytes(out_path, sr_bytes(sr))
+
+
+def sr_bytes(sr: Dataset) -> bytes:
+    """The SR as a DICOM file (Part 10) in memory."""
+    from io import BytesIO
+
+    buf = BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f".*{_OHIF_SH}")
+        sr.save_as(buf, write_like_original=False)
+    return buf.getvalue()
 
 
 # ---- reading ----------------------------------------------------------------------------------
