@@ -46,10 +46,11 @@ def find_sr_files(folder: str | Path) -> list[Path]:
 
 def _images_by_uid(image_dir: Path) -> dict[str, Path]:
     from cephmark.io import list_images
+    from cephmark.util import DICOM_EXTENSIONS, IMAGE_EXTENSIONS
 
     out: dict[str, Path] = {}
     for p in list_images([image_dir]):
-        if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.suffix.lower() not in DICOM_EXTENSIONS:
             continue
         ds = _header(p)
         uid = ds.get("SOPInstanceUID") if ds is not None else None
