@@ -234,3 +234,12 @@ def test_save_atomic_leaves_no_temporary_files(tmp_path, tiny_model_factory):
     save_atomic(make_checkpoint(model, ["c", "d"]), path)  # overwrite in place
     assert [p.name for p in path.parent.iterdir()] == ["m.pth"]
     assert load_model(path).landmark_names == ["c", "d"]
+
+
+@pytest.mark.parametrize("arch", ["tiny", 7, ["hrnet"], {"num_landmarks": 2}])
+def test_cephmark_container_with_malformed_arch_is_a_clear_error(tmp_path, tiny_model_factory, arch):
+    ckpt = make_checkpoint(tiny_model_factory(2), ["a", "b"])
+    ckpt["arch"] = arch
+    path = save_atomic(ckpt, tmp_path / "bad_arch.pth")
+    with pytest.raises(CheckpointError, match=r"bad_arch\.pth: 'arch' must be the model design as a mapping"):
+        load_model(path)

@@ -140,3 +140,14 @@ def test_cut_dicom_is_an_error(tmp_path):
     p = write_dicom(tmp_path / "a.dcm", NOISE)
     with pytest.raises(ImageReadError, match=r"cut_a\.dcm: cannot decode pixel data"):
         read_image(_cut(p, 0.8))
+
+
+def test_dangling_symlinks_are_listed_and_fail_by_name(tmp_path):
+    from cephmark.io import list_images
+
+    cv2.imwrite(str(tmp_path / "a.png"), NOISE)
+    (tmp_path / "b.png").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "notes.txt").symlink_to(tmp_path / "gone.txt")  # not an image name: not listed
+    assert [p.name for p in list_images([tmp_path])] == ["a.png", "b.png"]
+    with pytest.raises(ImageReadError, match=r"b\.png: broken symbolic link \(its target .*gone\.png"):
+        read_image(tmp_path / "b.png")

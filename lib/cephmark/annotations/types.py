@@ -8,12 +8,14 @@ the same image twice, empty result) and raises one `AnnotationError` listing eve
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 Point = tuple[float, float]
+log = logging.getLogger(__name__)
 
 
 class AnnotationError(ValueError):
@@ -56,11 +58,37 @@ class AnnotationSet:
                     for n in dict.fromkeys(names) if n not in occurring]
         problems += [f"{self.source}: landmark {n!r} requested more than once"
                      for n in dict.fromkeys(names) if names.count(n) > 1]
+        problems += self._near_misses(names)
         if problems:
             raise AnnotationError(problems)
+        self._warn_ignored(names)
         images = [replace(im, points={n: im.points[n] for n in names if n in im.points})
                   for im in self.images]
         return AnnotationSet(images=images, landmark_names=names, source=self.source)
+
+    def _near_misses(self, names: Sequence[str]) -> list[str]:
+        """Labels that differ from a requested name only in case or spaces ("P2 " for "p2")."""
+        key = {n.strip().casefold(): n for n in names}
+        return [f"{self.source}: {im.image_path.name}: label {label!r} is not {key[k]!r} (case or "
+                f"spaces differ): correct the label"
+                for im in self.images for label in im.points
+                if label not in names and (k := label.strip().casefold()) in key]
+
+    def _warn_ignored(self, names: Sequence[str]) -> None:
+        """Name the labels that are not requested, and the images they leave short."""
+        ignored: dict[str, list[str]] = {}
+        for im in self.images:
+            for label in im.points:
+                if label not in names:
+                    ignored.setdefault(label, []).append(im.image_path.name)
+        for label, where in ignored.items():
+            short = [w for w, im in zip(where, (i for i in self.images if label in i.points))
+                     if any(n not in im.points for n in names)]
+            log.warning("%s: label %r is not among the requested landmarks (%s): ignored on %d "
+                        "image(s) (%s)%s", self.source, label, ", ".join(names), len(where),
+                        ", ".join(where[:5]) + (" ..." if len(where) > 5 else ""),
+                        f"; {len(short)} of them lack a requested landmark (trained without it): "
+                        f"{', '.join(short[:5])}" if short else "")
 
 
 @dataclass

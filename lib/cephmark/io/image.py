@@ -189,6 +189,8 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     """
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            raise ImageReadError(f"{path}: broken symbolic link (its target {os.readlink(p)} does not exist)")
         raise ImageReadError(f"{path}: file not found")
     if p.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image file")
@@ -243,7 +245,8 @@ def _is_candidate(path: Path) -> bool:
 def list_images(inputs: Sequence[str | Path]) -> list[Path]:
     """Files as given, folders expanded recursively (sorted) to image/DICOM files.
 
-    Missing inputs raise FileNotFoundError naming the path.
+    Missing inputs raise FileNotFoundError naming the path. Broken symbolic links with an image
+    extension are listed (reading them fails, naming the link), not skipped silently.
     """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
@@ -252,7 +255,8 @@ def list_images(inputs: Sequence[str | Path]) -> list[Path]:
         p = Path(item)
         if p.is_dir():
             found = [Path(root) / name for root, _, names in os.walk(p) for name in names]
-            out.extend(f for f in sorted(found) if f.is_file() and _is_candidate(f))
+            out.extend(f for f in sorted(found) if (f.is_file() and _is_candidate(f))
+                       or (f.is_symlink() and not f.exists() and f.suffix.lower() in IMAGE_EXTENSIONS))
         elif p.exists():
             out.append(p)
         else:

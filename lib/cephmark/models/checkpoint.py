@@ -110,7 +110,12 @@ def load_model(path: str | Path, names: list[str] | None = None) -> LoadedModel:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no 'state_dict' in the checkpoint")
     if ckpt.get("format") == FORMAT:
-        arch = ModelArch.from_dict(ckpt["arch"])
+        try:
+            arch = ModelArch.from_dict(ckpt["arch"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: 'arch' must be the model design as a mapping (hrnet, "
+                                  f"num_landmarks, ...), got {type(ckpt.get('arch')).__name__} "
+                                  f"{str(ckpt.get('arch'))[:60]!r} ({type(exc).__name__}: {exc})") from exc
         saved = ckpt.get("landmark_names")
     else:
         try:
