@@ -114,3 +114,42 @@ def test_bad_options_are_named(capsys, pacs, tmp_path):
     rc = main(["predict", "--dicomweb", "http://127.0.0.1:9/dicom-web", "--checkpoint", str(pacs["model"]),
                "--image-size", "64", "--device", "cpu"])
     assert rc == 2 and "http://127.0.0.1:9/dicom-web: QIDO series" in capsys.readouterr().err
+
+
+def test_analyze_stores_sr_with_calibration_and_measurements(capsys, pacs):
+    study, series = pacs["series"]["cr"]
+    out = pacs["root"] / "analysis.json"
+    rc = main(["analyze", "--dicomweb", pacs["orthanc"].dicomweb, "--series", series, "--store-sr",
+               "--sr-style", "ohif", "--checkpoint", str(pacs["model"]), "--calibration", "none",
+               "--device", "cpu", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    (entry,) = json.loads(out.read_text())["images"]
+    assert entry["image"].startswith(f"{pacs['orthanc'].dicomweb}/studies/{study}/series/{series}/instances/")
+    (sr,) = [s for s in _our_srs(pacs) if read_sr_landmarks(s).referenced_series_uid == series]
+    items = list(_walk(sr.ContentSequence))
+    nums = {}  # (group tracking identifier, concept) -> NUM
+    for group in items:
+        if group.ValueType == "CONTAINER" and group.ConceptNameCodeSequence[0].CodeValue == "125007":
+            tid = [it.TextValue for it in group.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "112039"][0]
+            nums.update({(tid, it.ConceptNameCodeSequence[0].CodeValue): it
+                         for it in group.ContentSequence if it.ValueType == "NUM"})
+    mm = nums[("calibration", "mm_per_px")].MeasuredValueSequence[0]
+    assert float(mm.NumericValue) == pytest.approx(entry["calibration"]["mm_per_px"])
+    measured = [(a, n, m) for a, t in entry["measurements"].items() for n, m in t.items() if m["value"] is not None]
+    assert measured, "the tiny model's points give at least some measurements"
+    units = {"deg": "deg", "mm": "mm", "%": "%", "ratio": "{ratio}"}
+    for analysis, name, m in measured:
+        if len(name) <= 16:
+            got = nums[(analysis, name)].MeasuredValueSequence[0]
+            assert float(got.NumericValue) == pytest.approx(m["value"], rel=1e-6, abs=1e-3)
+            assert got.MeasurementUnitsCodeSequence[0].CodeValue == units[m["unit"]]
+    status = [it.ConceptCodeSequence[0].CodeMeaning for it in items
+              if it.ValueType == "CODE" and it.ConceptNameCodeSequence[0].CodeValue == "cal_status"]
+    assert status == [entry["calibration"]["status"]]
+
+
+def _walk(items):
+    for it in items:
+        yield it
+        yield from _walk(it.get("ContentSequence") or [])

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from cephmark.cli.common import add_config_option, split_list
+from cephmark.cli.dicomweb import ImageSource, add_source_options
 
 NO_MODEL = "none"
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="DIR", help="write a one-page report (PNG and PDF) per image here")
     p.add_argument("--device", help="cpu, cuda ... (default: auto)")
     p.add_argument("--fast", action="store_true", help="optimised inference (points within 0.1 px)")
+    add_source_options(p)
     add_config_option(p)
     return p
 
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.lower().endswith((".json", ".csv")):
         raise ValueError(f"--out {args.out}: give a .json or .csv file")
     if args.landmarks:
+        if args.dicomweb or args.sr or args.store_sr:
+            raise ValueError("--sr, --store-sr and --dicomweb work on images, not with --landmarks")
         items, failures = _from_landmarks(args, analyses)
     else:
         items, failures = _from_models(args, analyses)
@@ -78,26 +82,38 @@ def _from_models(args, analyses):
     from cephmark.analysis.pipeline import Analyzer
     from cephmark.cli.common import load_config
     from cephmark.inference.refine import build_predictor
-    from cephmark.io import list_images, read_image
+    from cephmark.io import read_image
     from cephmark.weights import default_checkpoint
 
-    if not args.inputs:
-        raise ValueError("give images (files or folders), or --landmarks FILE")
-    paths = list_images(args.inputs)
-    if not paths:
-        raise ValueError(f"no image files found in {', '.join(args.inputs)}")
+    if not args.inputs and not args.dicomweb:
+        raise ValueError("give images (files or folders), --dicomweb URL, or --landmarks FILE")
     cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
                              "infer.checkpoint": args.checkpoint})
-    landmarks = build_predictor(cfg.infer.checkpoint or default_checkpoint(), cfg)
+    checkpoint = cfg.infer.checkpoint or default_checkpoint()
+    source = ImageSource(args, model_name=Path(checkpoint).name)  # local files or DICOMweb series
+    total = source.plan()
+    landmarks = build_predictor(checkpoint, cfg)
     ruler = _ruler_predictor(args, cfg)
     analyzer = Analyzer(landmarks, ruler, analyses, args.face)
     items, failures = [], []
-    for path in tqdm(paths, unit="image", disable=len(paths) < 3, file=sys.stderr):
-        try:
-            image = read_image(path)
-            items.append((analyzer.analyze(image), image.pixels))
-        except (ValueError, OSError, RuntimeError) as exc:
-            failures.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+    bar = tqdm(total=total, unit="image", disable=total < 3, file=sys.stderr)
+    for paths in source.batches():
+        for path in paths:
+            bar.update(1)
+            try:
+                image = read_image(path)
+                result = analyzer.analyze(image)
+            except (ValueError, OSError, RuntimeError) as exc:
+                failures.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                continue
+            items.append((result, image.pixels))
+            try:  # SR with calibration and measurements; a DICOMweb result named by its address
+                source.finish(path, result.landmarks, calibration=result.calibration.to_dict(),
+                              measurements=result.measurements.to_dict())
+            except (ValueError, OSError, RuntimeError) as exc:
+                failures.append(f"{path}: SR: {exc}")
+    bar.close()
+    source.report("cephmark analyze")
     return items, failures
 
 
