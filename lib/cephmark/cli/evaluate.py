@@ -1,6 +1,8 @@
 """``cephmark evaluate``: MRE (px, mm) and SDR (2, 2.5, 3, 4 mm) of a model on annotated images,
 per landmark and overall; a table on the terminal, CSVs and PNGs with ``--out``. For p1/p2 the
-predicted vs labelled mm/px (10 / |p1 - p2|) too."""
+predicted vs labelled mm/px (10 / |p1 - p2|) too. When the truth has a measurement's landmarks,
+the cephalometric measurements (ISBI 2015, Steiner, ...) from predicted and true points are
+compared: mean absolute error and class agreement."""
 from __future__ import annotations
 
 import argparse

@@ -43,6 +43,18 @@ class Evaluation:
     def per_landmark(self) -> list[dict]:
         return per_landmark(self.errors_px, self.names, self.errors_mm)
 
+    def points(self, which: str) -> list[dict[str, tuple[float, float] | None]]:
+        """Per image ``{name: (x, y) or None}`` of ``"pred"`` or ``"truth"``."""
+        arr = self.pred if which == "pred" else self.truth
+        return [{n: tuple(arr[i, j]) if np.isfinite(arr[i, j]).all() else None for j, n in enumerate(self.names)}
+                for i in range(len(self.images))]
+
+    def measurements(self):
+        """Cephalometric measurements from the predicted vs the true points (`MeasurementComparison`)."""
+        from cephmark.evaluation.measurements import compare_measurements
+
+        return compare_measurements(self.points("pred"), self.points("truth"), list(self.spacing), self.images)
+
     def ruler(self) -> dict | None:
         """Predicted vs labelled mm/px from p1/p2, when both are evaluated."""
         if not set(RULER) <= set(self.names):
@@ -105,6 +117,12 @@ def format_table(ev: Evaluation, thresholds: Sequence[float] = DEFAULT_THRESHOLD
     for row in ev.per_landmark() + [{"name": "OVERALL", **ev.overall()}]:
         rows.append(f"{row['name']:32s} {row['n']:4d} " +
                     " ".join(f"{row[c]:9.3f}" if not math.isnan(row[c]) else f"{'-':>9s}" for c in cols))
+    from cephmark.evaluation.measurements import format_measurement_table
+
+    measured = [r for r in ev.measurements().rows() if r["n"]]
+    if measured:
+        rows += ["", "measurements from predicted vs true points (MAE in the unit; class agreement %)",
+                 format_measurement_table(measured)]
     ruler = ev.ruler()
     if ruler:
         rows.append(f"ruler mm/px: labelled {ruler['mm_per_px_true_mean']:.5f}, predicted "
@@ -131,6 +149,11 @@ def write_report(ev: Evaluation, out_dir: str | Path, worst: int = 3) -> list[Pa
         for i, img in enumerate(ev.images):
             for j, name in enumerate(ev.names):
                 w.writerow([img, name, *ev.truth[i, j], *ev.pred[i, j], e_px[i, j], e_mm[i, j]])
+    cmp = ev.measurements()
+    if any(r["n"] for r in cmp.rows()):
+        from cephmark.evaluation.measurements import write_measurement_csvs
+
+        written += write_measurement_csvs(cmp, out)
     ruler = ev.ruler()
     if ruler:
         written.append(out / "ruler.csv")
