@@ -3,15 +3,18 @@
     python -m monailabel.main start_server --app monailabel_app --studies IMAGES_OR_DICOMWEB_URL \
         --conf models all --conf cldetection_model model_pretrained_on_train_and_val.pth
 
-Tasks (``--conf models``: ``all`` or a comma list):
+Models are declared one per file in ``lib/configs/<task>.py`` (a :class:`lib.spec.ModelSpec`;
+adding a model = adding a file there); ``--conf models``: ``all`` or a comma list of them.
+Each model gets:
 
-* infer ``cephalometric``: the CL-Detection 2023 model's 38 landmarks; infer ``calibration``: the
-  fine-tuned ruler model (p1/p2) with mm/px = 10 / |p1 - p2|. Both return a disc label map
-  (value = landmark index + 1, ``label_names``) or, with ``markups: true``, a Slicer point list,
-  and the coordinates (px, mm, scores, found, mm/px) in the JSON;
-* train ``cephalometric`` / ``calibration``: fine-tune on the final labels, publish to the
-  model dir; the infer task of the same name uses it from its next request;
-* strategy ``uncertainty`` and scoring ``uncertainty``: plain-vs-mirrored landmark disagreement.
+* an infer task (e.g. ``cephalometric``: the CL-Detection 2023 model's 38 landmarks;
+  ``calibration``: the ruler marks p1/p2 with mm/px = 10 / |p1 - p2|), returning a disc label
+  map (value = landmark index + 1, ``label_names``) or, with ``markups: true``, a Slicer point
+  list, and the coordinates (px, mm, scores, found, mm/px) in the JSON;
+* a train task of the same name: fine-tune on the final labels, publish to the model dir; the
+  infer task uses it from its next request.
+
+Strategy ``uncertainty`` and scoring ``uncertainty`` (first model): plain-vs-mirrored disagreement.
 
 See the README (section "MONAI Label app") for the options and the 3D Slicer workflow.
 """
@@ -22,7 +25,7 @@ import os
 import pathlib
 import tempfile
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Sequence
 
 import torch
 from dicomweb_client import DICOMwebClient
@@ -42,38 +45,30 @@ from monailabel.tasks.activelearning.first import First
 from monailabel.tasks.activelearning.random import Random
 
 import cephmark
-from cephmark.landmarks import RULER
 from lib.activelearning import INFO_KEY, UncertaintyCache, UncertaintyScoring, UncertaintyStrategy, store
+from lib.configs import collect_specs
 from lib.datastore import DATASTORE_PATTERNS, CephDICOMWebDatastore, SafeLocalDatastore, unsafe_reason
-from lib.infer import LandmarkInferTask
+from lib.infers import LandmarkInferTask
 from lib.models import ModelSource
 from lib.options import AppOptions
-from lib.train import LandmarkTrainTask
+from lib.spec import ModelSpec
+from lib.trainers import LandmarkTrainTask
 
 logger = logging.getLogger(__name__)
 
-DESCRIPTIONS = {
-    "cephalometric": "CL-Detection 2023 model: 38 cephalometric landmarks as discs (value = index + 1)",
-    "calibration": "Ruler marks p1/p2 (fine-tuned model): mm per pixel = 10 / |p1 - p2|",
-}
-
 
 class CephMarkApp(MONAILabelApp):
-    def __init__(self, app_dir: str, studies: str, conf: Dict[str, str]):
-        self.options = AppOptions.from_conf(app_dir, conf or {})
+    def __init__(self, app_dir: str, studies: str, conf: Dict[str, str],
+                 specs: Sequence[ModelSpec] | None = None):
+        """``specs``: the models (default: every ``lib/configs/<task>.py``)."""
+        specs = list(specs) if specs is not None else collect_specs()
+        self.options = AppOptions.from_conf(app_dir, conf or {}, specs)
         # experiment tracking only when asked for (--conf tracking true)
         settings.MONAI_LABEL_TRACKING_ENABLED = self.options.tracking
-        overrides = self.options.infer_overrides()
-        self.sources: Dict[str, ModelSource] = {}
-        for name in self.options.models:
-            self.sources[name] = ModelSource(
-                name, self.options.model_dir,
-                self.options.cldetection_model if name == "cephalometric" else self.options.calibration_model,
-                self.options.use_published, self.options.base_config, overrides,
-                bundled_fallback=(name == "cephalometric"), base_model=self.options.cldetection_model,
-                refiner=self.options.calibration_refiner if name == "calibration" else None,
-            )
-        primary = self.sources.get("cephalometric") or next(iter(self.sources.values()))
+        self.specs: Dict[str, ModelSpec] = {s.name: s for s in specs if s.name in self.options.models}
+        self.sources: Dict[str, ModelSource] = {
+            name: ModelSource.from_spec(spec, self.options) for name, spec in self.specs.items()}
+        primary = next(iter(self.sources.values()))
         self.uncertainty = UncertaintyCache(primary)
         logger.info("cephmark app: models %s, model dir %s", ", ".join(self.options.models), self.options.model_dir)
         super().__init__(app_dir=app_dir, studies=studies, conf=conf, name="cephmark",
@@ -122,22 +117,11 @@ class CephMarkApp(MONAILabelApp):
 
     # -- tasks ------------------------------------------------------------------------
     def init_infers(self) -> Dict[str, InferTask]:
-        return {name: LandmarkInferTask(name, src, DESCRIPTIONS[name], self.options.disc_radius)
+        return {name: LandmarkInferTask(self.specs[name], src, self.options.disc_radius)
                 for name, src in self.sources.items()}
 
     def init_trainers(self) -> Dict[str, TrainTask]:
-        tasks: Dict[str, TrainTask] = {}
-        ceph = self.sources.get("cephalometric")
-        for name, src in self.sources.items():
-            if name == "calibration":
-                def names(src=src) -> list:
-                    return src.names() or list(RULER)
-                tasks[name] = LandmarkTrainTask(name, src, self.options, fixed_landmarks=RULER, default_names=names,
-                                                description="Fine-tune the ruler model (p1, p2) on the final labels")
-            else:
-                tasks[name] = LandmarkTrainTask(name, src, self.options, default_names=(ceph or src).names,
-                                                description="Fine-tune the cephalometric model on the final labels")
-        return tasks
+        return {name: LandmarkTrainTask(self.specs[name], src, self.options) for name, src in self.sources.items()}
 
     def init_strategies(self) -> Dict[str, Strategy]:
         return {"uncertainty": UncertaintyStrategy(self.uncertainty), "random": Random(), "first": First()}

@@ -2,12 +2,12 @@
 
 The model of a task is, in this order: the one its train task published
 (``<model_dir>/<task>.pth``, unless ``--conf use_published false``), the one given with
-``--conf``, the bundled starter model (cephalometric only). The predictor is rebuilt when the
+``--conf <spec.checkpoint_option>``, the bundled starter model (when the spec allows it). The predictor is rebuilt when the
 chosen file changes (path, inode, size or mtime), so a newly published model is used on the
 next request. Publishing copies to a temporary file in ``model_dir`` and renames it over the
 old one, so a reader never sees a partial file.
 
-A task may also have a crop refiner (``--conf calibration_refiner PATH``, a checkpoint from
+A task may also have a crop refiner (``--conf <spec.refiner_option> PATH``, a checkpoint from
 ``cephmark finetune --crop-size``): it re-predicts the task's points on a crop around the
 current model's, with the refine options of the config (``refine_prior_sigma``, ...).
 """
@@ -25,6 +25,9 @@ from cephmark.inference import LandmarkPredictor
 from cephmark.inference.refine import RefinedPredictor
 from cephmark.models.checkpoint import export_checkpoint
 from cephmark.util import atomic_write_text
+
+from .options import AppOptions
+from .spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +63,9 @@ class ModelSource:
     def __init__(self, name: str, model_dir: Path, configured: Path | None, use_published: bool,
                  make_config: Callable[[], CephConfig], overrides: dict[str, Any],
                  bundled_fallback: bool = False, base_model: Path | None = None,
-                 refiner: Path | None = None) -> None:
+                 refiner: Path | None = None, missing: str = "") -> None:
         self.name = name
+        self.missing = missing or f"no {name} model"
         self.model_dir = Path(model_dir)
         self.configured = configured
         self.use_published = use_published
@@ -72,6 +76,14 @@ class ModelSource:
         self.refiner = refiner
         self._lock = threading.RLock()
         self._cached: tuple[str, LandmarkPredictor, RefinedPredictor | None] | None = None
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, options: AppOptions) -> "ModelSource":
+        """The source of ``spec``'s model under the app's ``--conf`` options."""
+        return cls(spec.name, options.model_dir, options.model_file(spec.checkpoint_option),
+                   options.use_published, options.base_config, options.infer_overrides(),
+                   bundled_fallback=spec.bundled_fallback, base_model=options.model_file(spec.base_option),
+                   refiner=options.model_file(spec.refiner_option), missing=spec.missing_message())
 
     # -- paths ------------------------------------------------------------------------
     @property
@@ -142,11 +154,7 @@ class ModelSource:
         return file_key(cur[0]) if cur else None
 
     def missing_message(self) -> str:
-        if self.name == "calibration":
-            return ("no calibration model yet: train the 'calibration' task on images labelled with "
-                    "p1 and p2, or start the server with --conf calibration_model PATH")
-        return ("no cephalometric model: start the server with --conf cldetection_model PATH "
-                "(the bundled starter model is not installed)")
+        return self.missing
 
     # -- publishing -------------------------------------------------------------------
     def publish(self, checkpoint: str | Path, stats: dict[str, Any] | None = None) -> Path:

@@ -1,4 +1,8 @@
-"""The infer tasks: landmarks -> disc label map (or Slicer markups) + coordinates JSON."""
+"""The generic infer task: landmarks -> disc label map (or Slicer markups) + coordinates JSON.
+
+One instance per model spec (:mod:`lib.configs`); the spec's post-processing steps add their
+entries (e.g. the ruler's mm/px) to the JSON.
+"""
 from __future__ import annotations
 
 import logging
@@ -12,11 +16,10 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from cephmark.app import (label_names, load_app_image, predict_with_uncertainty, render_discs, to_markups,
                           write_label_map, write_markups)
 from cephmark.app.labelmap import default_disc_radius
-from cephmark.inference.results import ruler_mm_per_px
-from cephmark.landmarks import RULER, RULER_DISTANCE_MM
 from cephmark.util import parse_bool
 
-from .models import ModelSource
+from ..models import ModelSource
+from ..spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +27,16 @@ RESULT_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png")
 
 
 class LandmarkInferTask(InferTask):
-    """``cephalometric`` (the CL-Detection 38 landmarks) or ``calibration`` (ruler p1/p2 -> mm/px)."""
+    """The infer task of one model spec, reading the model from ``source``."""
 
-    def __init__(self, name: str, source: ModelSource, description: str, disc_radius: float = 0.0) -> None:
+    def __init__(self, spec: ModelSpec, source: ModelSource, disc_radius: float = 0.0) -> None:
         super().__init__(
-            type=InferType.SEGMENTATION, labels=None, dimension=2, description=description,
+            type=InferType.SEGMENTATION, labels=None, dimension=2, description=spec.description,
             config={"markups": False, "flip_test": True, "disc_radius": float(disc_radius),
                     "result_extension": ".nii.gz"},
         )
-        self.name = name
+        self.name = spec.name
+        self.spec = spec
         self.source = source
 
     def is_valid(self) -> bool:
@@ -59,8 +63,9 @@ class LandmarkInferTask(InferTask):
         t1 = time.time()
         predictor, model = self.source.get()
         names = list(predictor.landmark_names)
-        if self.name == "calibration" and not set(RULER) <= set(names):
-            raise ValueError(f"the calibration model {model['path']} has no {'/'.join(RULER)} landmarks "
+        required = self.spec.landmarks
+        if required and not set(required) <= set(names):
+            raise ValueError(f"the {self.name} model {model['path']} has no {'/'.join(required)} landmarks "
                              f"(it has {', '.join(names[:8])}{'...' if len(names) > 8 else ''})")
         flip = request.get("flip_test")
         result, unc = predict_with_uncertainty(predictor, app_image.ceph,
@@ -73,17 +78,8 @@ class LandmarkInferTask(InferTask):
         geometry = app_image.geometry
         radius = float(request.get("disc_radius") or 0) or default_disc_radius(result.width, result.height)
         out: dict[str, Any] = result.to_dict()
-        if self.name == "calibration":
-            mm_per_px = ruler_mm_per_px(result)
-            a, b = result.point(RULER[0]), result.point(RULER[1])
-            out["ruler"] = {
-                "mm_per_px": mm_per_px, "distance_mm": RULER_DISTANCE_MM,
-                "distance_px": (RULER_DISTANCE_MM / mm_per_px) if mm_per_px else None,
-                "p1": [a.x, a.y] if a.found else None, "p2": [b.x, b.y] if b.found else None,
-            }
-            out["mm_per_px"], out["mm_per_px_source"] = mm_per_px, "ruler" if mm_per_px else None
-        else:
-            out["mm_per_px"], out["mm_per_px_source"] = result.spacing_mm, result.spacing_source
+        for step in self.spec.postprocess:
+            step(result, out)
         out.update({
             "model": model["name"], "model_path": model["path"], "model_origin": model["origin"],
             "model_key": model["key"], "model_refiner": model["refiner"], "label_names": label_names(names), "disc_radius": radius,

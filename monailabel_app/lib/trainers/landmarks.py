@@ -1,4 +1,4 @@
-"""The train tasks: fine-tune from the datastore's final labels and publish the new model.
+"""The generic train task: fine-tune from the datastore's final labels and publish the new model.
 
 A task reads every image with a ``final`` label, turns the label (disc label map or markups
 list) into landmark points, writes them as ``image,landmark,x,y,spacing_mm`` CSV and calls
@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import cv2
 import torch
@@ -26,8 +26,9 @@ from cephmark.io import is_dicom
 from cephmark.landmarks import CLDETECTION_38
 from cephmark.util import IMAGE_EXTENSIONS, parse_bool
 
-from .models import ModelSource, json_safe
-from .options import AppOptions
+from ..models import ModelSource, json_safe
+from ..options import AppOptions
+from ..spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +38,19 @@ IGNORED = {"model", "local_rank", "client_id", "bundle_path", "dataset",
 
 
 class LandmarkTrainTask(TrainTask):
-    def __init__(self, name: str, source: ModelSource, options: AppOptions,
-                 fixed_landmarks: Sequence[str] | None = None,
-                 default_names: Callable[[], list[str]] | None = None, description: str = "") -> None:
-        super().__init__(description or f"Fine-tune the {name} model on the final labels")
-        self.name = name
+    """The train task of one model spec: its fixed landmarks (if any), published to ``source``."""
+
+    def __init__(self, spec: ModelSpec, source: ModelSource, options: AppOptions) -> None:
+        super().__init__(spec.train_description)
+        self.name = spec.name
+        self.spec = spec
         self.source = source
         self.options = options
-        self.fixed_landmarks = list(fixed_landmarks) if fixed_landmarks else None
-        self.default_names = default_names or source.names
+        self.fixed_landmarks = list(spec.landmarks) or None
+
+    def default_names(self) -> list[str]:
+        """Landmark names of a label that carries none: the model's, else the spec's."""
+        return self.source.names() or list(self.spec.landmarks)
 
     def config(self) -> dict[str, Any]:
         cfg = self.options.base_config()
