@@ -37,6 +37,7 @@ from cephmark.evaluation.metrics import DEFAULT_THRESHOLDS_MM, radial_errors, su
 from cephmark.models.checkpoint import make_checkpoint, save_atomic
 from cephmark.models.cldetection import CLDetectionModel
 from cephmark.training import distributed
+from cephmark.training.decisions import EpochDecision, Selection
 from cephmark.training.dataset import ImageCache, LandmarkDataset, from_cached, worker_init_fn
 from cephmark.training.loss import HeatmapLoss, curriculum_sigma
 from cephmark.training.model_setup import (
@@ -173,14 +174,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _save(obj: dict, path: Path) -> None:
-    save_atomic(obj, path)
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
 # -- trainer ----------------------------------------------------------------------------
 class _Trainer:
     def __init__(self, cfg: CephConfig, info: distributed.DistInfo, device: torch.device,
@@ -192,7 +185,7 @@ class _Trainer:
         self.n = int(cfg.preprocess.image_size)
         self.output = Path(self.t.output)
         self.history: list[dict] = []
-        self.state = {"best_key": None, "best_epoch": None, "best_monitor": None, "bad_epochs": 0}
+        self.selection = Selection()
 
     # -- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -260,7 +253,7 @@ class _Trainer:
     def _restore(self, ckpt: dict) -> None:
         self.start_epoch = int(ckpt["epoch"])
         self.history = [dict(h) for h in ckpt.get("history", [])]
-        self.state.update(ckpt.get("trainer", {}))
+        self.selection = Selection.from_dict(ckpt.get("trainer", {}))
         if "optimizer" in ckpt:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.schedule.load_state_dict(ckpt["scheduler"])
@@ -374,28 +367,6 @@ class _Trainer:
         out["flat_landmarks"] = [n for n, k in zip(self.names, flat) if k == count]
         return out
 
-    def _select(self, row: dict) -> tuple[bool, bool]:
-        """(new best?, improved monitor for early stopping?)"""
-        if self.val_loader is not None and row.get("n", 0) > 0:
-            use_mm = row.get("n_mm", 0) == row["n"] and _finite(row.get("mre_mm"))
-            mre = row["mre_mm"] if use_mm else row["mre_px"]
-            key = [float(row.get("missed", 0)), mre if _finite(mre) else math.inf]
-            monitor = row["val_loss"]
-        else:
-            monitor = row["val_loss"] if _finite(row.get("val_loss")) else row["train_loss"]
-            key = [0.0, monitor if _finite(monitor) else math.inf]
-        best = self.state["best_key"]
-        is_best = best is None or tuple(key) < tuple(best)
-        if is_best:
-            self.state["best_key"], self.state["best_epoch"] = key, row["epoch"]
-        bm = self.state["best_monitor"]
-        improved = _finite(monitor) and (bm is None or monitor < bm)
-        if improved:
-            self.state["best_monitor"], self.state["bad_epochs"] = float(monitor), 0
-        else:
-            self.state["bad_epochs"] = int(self.state["bad_epochs"]) + 1
-        return is_best, improved
-
     def _extras(self, epoch: int) -> dict[str, Any]:
         cfg = self.cfg
         return {
@@ -408,8 +379,7 @@ class _Trainer:
             "codec": dataclasses.asdict(cfg.codec),
             "train_config": dataclasses.asdict(cfg.train),
             "versions": package_versions(),
-            "trainer": {k: (list(v) if isinstance(v, (list, tuple)) else v)
-                        for k, v in self.state.items()},
+            "trainer": self.selection.to_dict(),
             **self.setup.source,
         }
 
@@ -422,12 +392,12 @@ class _Trainer:
     def _write(self, epoch: int, is_best: bool) -> None:
         extras = self._extras(epoch)
         if is_best:
-            _save(make_checkpoint(self.model, self.names, **extras), self.best_path)
+            save_atomic(make_checkpoint(self.model, self.names, **extras), self.best_path)
         last = make_checkpoint(self.model, self.names, **extras,
                                optimizer=self.optimizer.state_dict(),
                                scheduler=self.schedule.state_dict(),
                                scaler=self.scaler.state_dict() if self.scaler is not None else None)
-        _save(last, self.last_path)
+        save_atomic(last, self.last_path)
         write_metrics_csv(self.history, self.output / METRICS_NAME)
         try:
             plot_learning_curve(self.history, self.output / CURVE_NAME)
@@ -442,81 +412,106 @@ class _Trainer:
     # -- main -----------------------------------------------------------------------------
     def run(self) -> FinetuneResult:
         self._setup()
+        self._prepare_output()
+        stopped_early = False
+        for epoch in range(self.start_epoch, self.t.epochs):
+            decision = self._epoch(epoch)
+            if decision.restart:
+                raise DeadHeadRestart(decision.restart)
+            if decision.stop:
+                stopped_early = decision.early
+                break
+        return self._finish(stopped_early)
+
+    def _prepare_output(self) -> None:
         t = self.t
         self.best_path = self.output / checkpoint_name(t.checkpoint_name, self.names)
         self.last_path = self.output / LAST_NAME
         if self.info.is_main:
             self.output.mkdir(parents=True, exist_ok=True)
             self._clean_stale()
-        stopped_early = False
         if self.start_epoch >= t.epochs:
             log.info("nothing to do: %s already completed %d of %d epochs", t.resume,
                      self.start_epoch, t.epochs)
-        for epoch in range(self.start_epoch, t.epochs):
-            started = time.perf_counter()
-            self._seed_epoch(epoch)
-            self._set_stage(self._stage_for(epoch))
-            sigma = curriculum_sigma(self.codec.sigma, t.sigma_curriculum, epoch, t.epochs)
-            train_loss = self._train_epoch(epoch, sigma)
-            decision = {"stop": False, "early": False}
-            if self.info.is_main:
-                row: dict[str, Any] = {"epoch": epoch + 1, "stage": self.stage,
-                                       "train_loss": train_loss}
-                flat_names: list[str] = []
-                if self.val_loader is not None:
-                    val = self._validate(sigma)
-                    flat_names = val.pop("flat_landmarks")
-                    row.update(val)
-                else:
-                    row.update({"val_loss": float("nan"), "mre_px": float("nan"),
-                                "mre_mm": float("nan")})
-                row.update(lr=self.optimizer.param_groups[0]["lr"],
-                           lr_backbone=self.optimizer.param_groups[1]["lr"], sigma=sigma,
-                           time_s=time.perf_counter() - started)
-                if self.device.type == "cuda":
-                    row["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
-                    torch.cuda.reset_peak_memory_stats(self.device)
-                row = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
-                       for k, v in row.items()}
-                is_best, _ = self._select(row)
-                row["best"] = is_best
-                self.history.append(row)
-                self._write(epoch + 1, is_best)
-                log.info(summary_line(row, t.epochs))
-                if flat_names and self.may_restart:
-                    decision = {"stop": True, "early": False,
-                                "restart": f"{', '.join(flat_names)}: dead head after epoch {epoch + 1} "
-                                           f"(constant heatmaps on every validation image)"}
-                elif flat_names:
-                    log.warning(
-                        "%s: constant heatmaps on every validation image: the head gives no peak "
-                        "(its last ReLUs are off everywhere; in our runs it never came back). "
-                        "Fresh heads (--init-from fresh) died less often than copied ones; another "
-                        "--seed may train (see benchmarks/p1p2/RESULTS.md)", ", ".join(flat_names))
-                if not math.isfinite(train_loss):
-                    raise FloatingPointError(f"training diverged at epoch {epoch + 1} "
-                                             f"(loss {train_loss}); try a lower --lr"
-                                             + (" or no --amp" if self.amp else ""))
-                if self.callback is not None:
-                    self.callback(dict(row))
-                if not decision.get("restart") and t.patience and t.patience > 0 \
-                        and self.state["bad_epochs"] >= t.patience and epoch + 1 >= t.min_epochs:
-                    decision = {"stop": True, "early": True}
-                    log.info("early stopping: no validation-loss improvement for %d epochs",
-                             t.patience)
-                if self.stop is not None and self.stop.is_set():
-                    decision = {"stop": True, "early": False}  # a requested stop wins over a restart
-                    log.info("stop requested: ending after epoch %d", epoch + 1)
-            distributed.barrier(self.info)
-            decision = distributed.broadcast_object(self.info, decision, self.device)
-            if decision.get("restart"):
-                raise DeadHeadRestart(decision["restart"])
-            if decision["stop"]:
-                stopped_early = decision["early"]
-                break
+
+    def _epoch(self, epoch: int) -> EpochDecision:
+        """Train one epoch (every rank); rank 0 validates, records and decides for all."""
+        started = time.perf_counter()
+        self._seed_epoch(epoch)
+        self._set_stage(self._stage_for(epoch))
+        sigma = curriculum_sigma(self.codec.sigma, self.t.sigma_curriculum, epoch, self.t.epochs)
+        train_loss = self._train_epoch(epoch, sigma)
+        decision = EpochDecision()
+        if self.info.is_main:
+            row, flat_names = self._metrics_row(epoch, train_loss, sigma, started)
+            self._record(row)
+            decision = self._decide(row, flat_names)
+        distributed.barrier(self.info)
+        return distributed.broadcast_object(self.info, decision, self.device)
+
+    def _metrics_row(self, epoch: int, train_loss: float, sigma: float,
+                     started: float) -> tuple[dict[str, Any], list[str]]:
+        """The epoch's metrics row and the landmarks whose validation heatmaps were all flat."""
+        row: dict[str, Any] = {"epoch": epoch + 1, "stage": self.stage, "train_loss": train_loss}
+        flat_names: list[str] = []
+        if self.val_loader is not None:
+            val = self._validate(sigma)
+            flat_names = val.pop("flat_landmarks")
+            row.update(val)
+        else:
+            row.update({"val_loss": float("nan"), "mre_px": float("nan"), "mre_mm": float("nan")})
+        row.update(lr=self.optimizer.param_groups[0]["lr"],
+                   lr_backbone=self.optimizer.param_groups[1]["lr"], sigma=sigma,
+                   time_s=time.perf_counter() - started)
+        if self.device.type == "cuda":
+            row["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+            torch.cuda.reset_peak_memory_stats(self.device)
+        row = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()}
+        return row, flat_names
+
+    def _record(self, row: dict[str, Any]) -> None:
+        """Best-so-far, history, checkpoints, metrics files and the log line."""
+        row["best"] = self.selection.update(row, validated=self.val_loader is not None)
+        self.history.append(row)
+        self._write(row["epoch"], row["best"])
+        log.info(summary_line(row, self.t.epochs))
+
+    def _decide(self, row: dict[str, Any], flat_names: list[str]) -> EpochDecision:
+        """Restart on a dead head (if allowed), fail on divergence, else early or requested stop."""
+        done = int(row["epoch"])
+        decision = self._dead_head_policy(flat_names, done)
+        self._check_finite(row["train_loss"], done)
+        if self.callback is not None:
+            self.callback(dict(row))
+        if not decision.restart and self.selection.patience_exhausted(self.t.patience, done, self.t.min_epochs):
+            decision = EpochDecision(stop=True, early=True)
+            log.info("early stopping: no validation-loss improvement for %d epochs", self.t.patience)
+        if self.stop is not None and self.stop.is_set():
+            decision = EpochDecision(stop=True)  # a requested stop wins over a restart
+            log.info("stop requested: ending after epoch %d", done)
+        return decision
+
+    def _dead_head_policy(self, flat_names: list[str], done: int) -> EpochDecision:
+        if flat_names and self.may_restart:
+            return EpochDecision(stop=True, restart=f"{', '.join(flat_names)}: dead head after epoch {done} "
+                                                    "(constant heatmaps on every validation image)")
+        if flat_names:
+            log.warning(
+                "%s: constant heatmaps on every validation image: the head gives no peak "
+                "(its last ReLUs are off everywhere; in our runs it never came back). "
+                "Fresh heads (--init-from fresh) died less often than copied ones; another "
+                "--seed may train (see benchmarks/p1p2/RESULTS.md)", ", ".join(flat_names))
+        return EpochDecision()
+
+    def _check_finite(self, train_loss: float, done: int) -> None:
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"training diverged at epoch {done} (loss {train_loss}); try a lower --lr"
+                                     + (" or no --amp" if self.amp else ""))
+
+    def _finish(self, stopped_early: bool) -> FinetuneResult:
         distributed.barrier(self.info)
         self.model.eval()
-        best_epoch = self.state.get("best_epoch")
+        best_epoch = self.selection.best_epoch
         if self.info.is_main and best_epoch is not None:
             log.info("best epoch %s -> %s; last -> %s", best_epoch, self.best_path, self.last_path)
         return FinetuneResult(checkpoint=self.best_path, last=self.last_path,
