@@ -23,12 +23,12 @@ SCRIPT = textwrap.dedent("""
 
     rank = int(os.environ["RANK"])
     writes = Path({log!r})
-    real_save = trainer._save
+    real_save = trainer.save_atomic
     def logged_save(obj, path):
         with open(writes, "a") as fh:
             fh.write(f"{{rank}} {{Path(path).name}}\\n")
         real_save(obj, path)
-    trainer._save = logged_save
+    trainer.save_atomic = logged_save
 
     cfg = small_config(Path({ckpt!r}), Path({ann!r}), Path({out!r}), epochs=2, batch_size=1,
                        unfreeze_after=1, patience=0, lr=2e-3)
