@@ -55,22 +55,15 @@ def run(args: argparse.Namespace) -> int:
     if args.landmarks:
         if args.dicomweb or args.sr or args.store_sr:
             raise ValueError("--sr, --store-sr and --dicomweb work on images, not with --landmarks")
-        items, failures = _from_landmarks(args, analyses)
+        results, failures = _from_landmarks(args, analyses)
     else:
-        items, failures = _from_models(args, analyses)
-    if not items and failures:
+        results, failures = _from_models(args, analyses)
+    if not results and failures:
         for msg in failures:
             print(f"cephmark analyze: failed: {msg}", file=sys.stderr)
         return 1
-    results = [r for r, _ in items]
     write_analysis(results, args.out)
     print(f"wrote {args.out} ({len(results)} image{'s' if len(results) != 1 else ''})", file=sys.stderr)
-    if args.report:
-        from cephmark.analysis.report import write_report
-
-        for result, pixels in items:
-            for path in write_report(result, pixels, args.report):
-                print(f"wrote {path}", file=sys.stderr)
     for msg in failures:
         print(f"cephmark analyze: failed: {msg}", file=sys.stderr)
     return 1 if failures else 0
@@ -106,7 +99,8 @@ def _from_models(args, analyses):
             except (ValueError, OSError, RuntimeError) as exc:
                 failures.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
                 continue
-            items.append((result, image.pixels))
+            items.append(result)
+            _report(args, result, image.pixels)  # now: the pixels are not kept
             try:  # SR with calibration and measurements; a DICOMweb result named by its address
                 source.finish(path, result.landmarks, calibration=result.calibration.to_dict(),
                               measurements=result.measurements.to_dict())
@@ -146,7 +140,7 @@ def default_ruler_checkpoint() -> str | None:
 
 
 def _from_landmarks(args, analyses):
-    """(AnalysisResult, pixels or None) per image of a predict JSON or an annotation file."""
+    """`AnalysisResult`s of a predict JSON or an annotation file (reports written on the way)."""
     from cephmark.analysis.pipeline import analyze_points, result_from_points
 
     path = Path(args.landmarks)
@@ -161,9 +155,18 @@ def _from_landmarks(args, analyses):
     for res in entries:
         names = [lm.name for lm in res.landmarks]
         result = analyze_points(res, analyses=analyses, face=args.face, model_names=names)
-        pixels = _pixels(res.image) if args.report else None
-        items.append((result, pixels))
+        if args.report:
+            _report(args, result, _pixels(res.image))
+        items.append(result)
     return items, []
+
+
+def _report(args, result, pixels) -> None:
+    if args.report:
+        from cephmark.analysis.report import write_report
+
+        for path in write_report(result, pixels, args.report):
+            print(f"wrote {path}", file=sys.stderr)
 
 
 def _predict_json(path: Path):
