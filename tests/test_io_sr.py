@@ -77,7 +77,12 @@ def test_standard_sr_content(dx, tmp_path):
     assert [c.CodeMeaning for c in sites] == ["sella", "nasion", "upper_incisor_root_apex", "porion"]
     assert all(c.CodingSchemeDesignator == "99CEPHMARK" for c in sites)
     scores = [float(it.MeasuredValueSequence[0].NumericValue) for it in _named(sr, "score")]
-    assert scores == [0.91, 0.5, 0.25, 0.0]
+    assert scores == [0.91, 0.5, 0.25]  # not for porion (not found)
+    # calibration and measurements in "Derived Imaging Measurements", beside the landmark groups
+    root = [it.ConceptNameCodeSequence[0].CodeValue for it in sr.ContentSequence if it.ValueType == "CONTAINER"]
+    assert root == ["126010", "126011"]
+    derived = [it for it in _items(sr.ContentSequence[-1]) if it.ValueType == "NUM"]
+    assert {it.ConceptNameCodeSequence[0].CodeValue for it in derived} >= {"mm_per_px", "SNA", "S-N"}
     units = {it.ConceptNameCodeSequence[0].CodeValue: (float(it.MeasuredValueSequence[0].NumericValue),
                                                        it.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue)
              for it in _items(sr) if it.ValueType == "NUM" and it.ConceptNameCodeSequence[0].CodeValue != "score"}
@@ -110,7 +115,7 @@ def test_ohif_style(dx, tmp_path):
     out = write_sr(dx, LANDMARKS, tmp_path / "ohif.dcm", style="ohif")
     sr = pydicom.dcmread(out)
     groups = [it for it in _items(sr) if it.ValueType == "CONTAINER" and it.ConceptNameCodeSequence[0].CodeValue == "125007"]
-    planar = [g for g in groups if any(i.ValueType == "SCOORD" for i in g.ContentSequence)]
+    planar = [g for g in groups if any(i.get("TextValue") == OHIF_TRACKING_ID for i in g.ContentSequence)]
     assert len(planar) == 3
     for g, lm in zip(planar, LANDMARKS):
         tracking = [i.TextValue for i in g.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "112039"]
@@ -118,6 +123,12 @@ def test_ohif_style(dx, tmp_path):
         assert tracking == [OHIF_TRACKING_ID]
         assert (finding[0].CodeValue, finding[0].CodingSchemeDesignator, finding[0].CodeMeaning) == \
             ("CORNERSTONEFREETEXT", "CORNERSTONEJS", lm["name"])
+        # dcmjs' TID300 Point, as OHIF's ArrowAnnotate adapter reads it: the first NUM holds the POINT
+        (center,) = [i for i in g.ContentSequence if i.ValueType == "NUM"]
+        assert center.ConceptNameCodeSequence[0].CodeValue == "111010" and len(center.MeasuredValueSequence) == 0
+        (point,) = center.ContentSequence
+        assert (point.ValueType, point.RelationshipType, point.GraphicType) == ("SCOORD", "INFERRED FROM", "POINT")
+        assert list(map(float, point.GraphicData)) == [lm["x"] + 0.5, lm["y"] + 0.5]
     # the one documented deviation dciodvfy reports: OHIF's 19-character Code Value in an SH
     errors = _dciodvfy_errors(out)
     assert errors and all("CORNERSTONEFREETEXT" in e or "invalid data values" in e for e in errors)

@@ -7,13 +7,20 @@ in a new series of the source image's study, referencing the source image:
   SCOORD POINT on the source image, and the score as a NUM (UCUM ``1``). Style ``standard``:
   tracking identifier = landmark name, Finding Site (SCT 363698007) = the landmark as a code of
   the private scheme ``99CEPHMARK`` (value and meaning = its name). Style ``ohif``: the form OHIF
-  itself writes for an arrow annotation, so OHIF loads the points into its measurement panel
-  and lets the user drag them: tracking identifier ``Cornerstone3DTools@^0.1.0:ArrowAnnotate``
-  and a Finding (DCM 121071) ``(CORNERSTONEFREETEXT, CORNERSTONEJS, <name>)``. Deviations from
-  the standard, all OHIF's own: ``CORNERSTONEJS`` is neither a registered coding scheme nor a
-  private one (those start with ``99``); one code value stands for every landmark (the name is
-  only the meaning); and that value has 19 characters in Code Value, an SH of at most 16.
-* a landmark that was not found: a TID 1501 group with its Finding Site and the score, no SCOORD.
+  itself writes for an arrow annotation (dcmjs' TID300 Point), so OHIF loads the points into
+  its measurement panel and lets the user drag them: tracking identifier
+  ``Cornerstone3DTools@^0.1.0:ArrowAnnotate``, a Finding (DCM 121071)
+  ``(CORNERSTONEFREETEXT, CORNERSTONEJS, <name>)``, and the POINT inferred from a NUM "Center"
+  (DCM 111010) without value; no score (OHIF takes every NUM of such a group as a holder of
+  coordinates). Deviations from the standard, all OHIF's own: ``CORNERSTONEJS`` is neither a
+  registered coding scheme nor a private one (those start with ``99``); one code value stands
+  for every landmark (the name is only the meaning); and that value has 19 characters in Code
+  Value, an SH of at most 16.
+* a landmark that was not found: a TID 1501 group with its Finding Site and the finding
+  ``(not_found, 99CEPHMARK)``, no SCOORD and no score (its score is <= 0 by definition).
+* calibration and measurements go in "Derived Imaging Measurements" (DCM 126011), beside
+  "Imaging Measurements": they derive from the landmark groups (and OHIF, which reads only the
+  latter, fails on a NUM that infers from no SCOORD).
 * calibration (optional): a TID 1501 group with NUM mm/px (UCUM ``mm/{pixel}``) and its
   source and status as coded qualitative evaluations (``99CEPHMARK``).
 * measurements (optional): one TID 1501 group per analysis, one NUM each, UCUM ``deg``, ``mm``,
@@ -42,7 +49,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from cephmark.util import atomic_write_bytes
@@ -86,6 +95,12 @@ def _concept_name(value: str, meaning: str):
     return _code(value, meaning)
 
 
+def _plain_code(value: str, scheme: str, meaning: str) -> Dataset:
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, scheme, meaning
+    return code
+
+
 def _unit(unit: str):
     if unit not in UNITS:
         raise ValueError(f"unit {unit!r} has no UCUM code here (known: {', '.join(UNITS)})")
@@ -120,14 +135,15 @@ def _landmark_group(lm: Any, source: Dataset, style: str, algorithm):
 
     name = str(_field(lm, "name"))
     score = _field(lm, "score")
-    score_num = [_num(_code("score", "Landmark score"), score, "1")] if _known(score) else []
+    # OHIF's form has no score: OHIF takes every NUM of a group as a holder of coordinates
+    score_num = [_num(_code("score", "Landmark score"), score, "1")] if _known(score) and style != "ohif" else []
     site = [hd.sr.FindingSite(anatomic_location=_code(name, name))]
     found = bool(_field(lm, "found", True)) and _field(lm, "x") is not None and _field(lm, "y") is not None
-    if not found:
+    if not found:  # no NUM: OHIF fails on a NUM that infers from no SCOORD (its score is <= 0)
         return hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=name),
             finding_type=_code("not_found", "Landmark not found"), finding_sites=site,
-            algorithm_id=algorithm, measurements=score_num)
+            algorithm_id=algorithm)
     xy = np.array([[float(_field(lm, "x")) + PIXEL_ORIGIN, float(_field(lm, "y")) + PIXEL_ORIGIN]])
     region = hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POINT, graphic_data=xy,
                                source_image=hd.sr.SourceImageForRegion.from_source_image(source))
@@ -135,7 +151,7 @@ def _landmark_group(lm: Any, source: Dataset, style: str, algorithm):
         return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=OHIF_TRACKING_ID),
             referenced_region=region, finding_type=_code("CORNERSTONEFREETEXT", name, "CORNERSTONEJS"),
-            algorithm_id=algorithm, measurements=score_num)
+            algorithm_id=algorithm)
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=name),
         referenced_region=region, finding_sites=site, algorithm_id=algorithm, measurements=score_num)
@@ -228,9 +244,8 @@ def build_sr(source: Dataset, landmarks: Sequence[Any], *, calibration: Mapping[
     algorithm = hd.sr.AlgorithmIdentification(name="cephmark", version=str(__version__),
                                               parameters=[model_name] if model_name else None)
     groups = [_landmark_group(lm, source, style, algorithm) for lm in landmarks]
-    if calibration:
-        groups.append(_calibration_group(calibration, source, algorithm))
-    groups += _measurement_groups(measurements, source, algorithm)
+    derived = [_calibration_group(calibration, source, algorithm)] if calibration else []
+    derived += _measurement_groups(measurements, source, algorithm)
     observer = hd.sr.ObserverContext(
         observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -245,14 +260,46 @@ def build_sr(source: Dataset, landmarks: Sequence[Any], *, calibration: Mapping[
         evidence=[source], content=report[0], series_instance_uid=series_instance_uid or generate_uid(),
         series_number=series_number, sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer=MANUFACTURER, series_description=SERIES_DESCRIPTION, is_complete=True)
+    if derived:
+        _add_derived(sr, derived)
     if style == "ohif":
-        _ohif_code_values(sr)
+        _ohif_form(sr)
     return sr
 
 
-def _ohif_code_values(sr: Dataset) -> None:
-    """OHIF matches ``CodeValue == "CORNERSTONEFREETEXT"``, 19 characters in an SH (max 16):
-    highdicom rightly moved it to LongCodeValue; put it back where OHIF looks (a deviation)."""
+def _add_derived(sr: Dataset, groups: list) -> None:
+    """Calibration and measurement groups go in "Derived Imaging Measurements" (DCM 126011), a
+    sibling of "Imaging Measurements": they are derived from the landmark groups, and OHIF (which
+    reads only 126010) fails on a group whose NUMs infer from no SCOORD."""
+    container = Dataset()
+    container.RelationshipType, container.ValueType = "CONTAINS", "CONTAINER"
+    container.ConceptNameCodeSequence = [_plain_code("126011", "DCM", "Derived Imaging Measurements")]
+    container.ContinuityOfContent = "SEPARATE"
+    container.ContentSequence = Sequence([Dataset(item) for group in groups for item in group])
+    sr["ContentSequence"] = DataElement(0x0040A730, "SQ", Sequence([*map(Dataset, sr.ContentSequence), container]))
+
+
+def _ohif_form(sr: Dataset) -> None:
+    """Reshape the landmark groups into what OHIF's ArrowAnnotate adapter (dcmjs TID300 Point)
+    reads: the POINT INFERRED FROM a NUM "Center" (DCM 111010) with an empty Measured Value
+    Sequence (Type 2), and ``CodeValue == "CORNERSTONEFREETEXT"``: 19 characters in an SH (max
+    16), which highdicom rightly put in LongCodeValue (a deviation, OHIF's)."""
+    for group in _walk(sr.ContentSequence):
+        content = _items(group.get("ContentSequence"))
+        if not any(it.ValueType == "TEXT" and it.get("TextValue") == OHIF_TRACKING_ID for it in content):
+            continue
+        reshaped = []
+        for it in content:
+            if it.ValueType == "SCOORD":
+                it.RelationshipType = "INFERRED FROM"
+                center = Dataset()
+                center.RelationshipType, center.ValueType = "CONTAINS", "NUM"
+                center.ConceptNameCodeSequence = [_plain_code("111010", "DCM", "Center")]
+                center.MeasuredValueSequence = []
+                center.ContentSequence = Sequence([it])
+                it = center
+            reshaped.append(it)
+        group["ContentSequence"] = DataElement(0x0040A730, "SQ", Sequence(reshaped))
     for item in _walk(sr.ContentSequence):
         for code in _items(item.get("ConceptCodeSequence")):
             if code.get("LongCodeValue") == "CORNERSTONEFREETEXT":
@@ -313,19 +360,34 @@ def _walk(items: Iterable[Dataset]) -> Iterable[Dataset]:
 
 
 def _group_name(group: list[Dataset]) -> str | None:
+    cornerstone = any(it.ValueType == "TEXT" and _concept(it)[1] == _TRACKING_ID and ":" in str(it.TextValue)
+                      for it in group)
+    if cornerstone:  # OHIF's form: the label the user sees (and may have edited) is the finding
+        name = _free_text(group)
+        if name:
+            return name
     for it in group:  # our standard form: finding site in our scheme
         if it.ValueType == "CODE" and _concept(it) in _FINDING_SITES:
             code = it.ConceptCodeSequence[0]
             if code.get("CodingSchemeDesignator") == SCHEME:
                 return str(code.get("CodeValue") or code.get("LongCodeValue"))
-    for it in group:  # OHIF: free-text finding (or finding site) whose meaning is the label
-        if it.ValueType == "CODE" and (_concept(it)[1] == _FINDING or _concept(it) in _FINDING_SITES):
-            code = it.ConceptCodeSequence[0]
-            if (code.get("CodeValue") or code.get("LongCodeValue")) == "CORNERSTONEFREETEXT" and str(code.get("CodeMeaning", "")).strip():
-                return str(code.CodeMeaning).strip()
+    name = _free_text(group)
+    if name:
+        return name
     for it in group:
         if it.ValueType == "TEXT" and _concept(it)[1] == _TRACKING_ID and ":" not in it.TextValue:
             return str(it.TextValue)
+    return None
+
+
+def _free_text(group: list[Dataset]) -> str | None:
+    """OHIF's label: a free-text finding (or finding site) whose meaning is the name."""
+    for it in group:
+        if it.ValueType == "CODE" and (_concept(it)[1] == _FINDING or _concept(it) in _FINDING_SITES):
+            code = it.ConceptCodeSequence[0]
+            if (code.get("CodeValue") or code.get("LongCodeValue")) == "CORNERSTONEFREETEXT" and \
+                    str(code.get("CodeMeaning", "")).strip():
+                return str(code.CodeMeaning).strip()
     return None
 
 
