@@ -148,3 +148,22 @@ def test_given_points_from_a_predict_json_mirrored(capsys, tmp_path):
     assert im["measurements"]["steiner"]["SNB"]["value"] == pytest.approx(BY_HAND["images/152.jpg"][2], abs=1e-3)
     assert im["calibration"]["source"] == "ruler" and im["calibration"]["mm_per_px"] == pytest.approx(0.1)
     assert math.isclose(im["landmarks"][0]["x_mm"], (1935 - pts["sella"][0]) * 0.1)
+
+
+def test_given_points_with_a_ruler_model_on_their_images(capsys, tmp_path, models, images):
+    pts = BY_HAND["images/151.jpg"][0]
+    entry = {"image": str(images / "a.png"), "width": 322, "height": 400, "spacing_mm": None,
+             "spacing_source": None,
+             "landmarks": [{"name": n, "x": x / 6, "y": y / 6, "found": True} for n, (x, y) in pts.items()]}
+    src = tmp_path / "pred.json"
+    src.write_text(json.dumps({"images": [entry]}))
+    out = tmp_path / "m.json"
+    rc, _, err = run(capsys, "--landmarks", src, "--calibration", models[1], "--analysis", "steiner",
+                     "--out", out, "--report", tmp_path / "rep")
+    assert rc == 0, err
+    cal = json.loads(out.read_text())["images"][0]["calibration"]
+    assert "no ruler model ran" not in " ".join(cal["notes"])
+    assert cal["ruler"] is not None or any("not found" in r for r in cal["reasons"])
+    assert (tmp_path / "rep" / "a_report.png").is_file()
+    rc, _, err = run(capsys, images / "a.png", "--landmarks", src, "--out", out)
+    assert rc == 2 and "give no INPUT" in err

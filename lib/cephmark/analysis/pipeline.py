@@ -93,18 +93,19 @@ class Analyzer:
         if not isinstance(image, CephImage):
             image = read_image(image)
         lm = self.landmarks.predict_one(image)
-        ruler = self.ruler.predict_one(image) if self.ruler is not None else None
-        flags = ruler_flags(self.ruler, ruler) if ruler is not None else None
+        ruler, flags = read_ruler(self.ruler, image) if self.ruler is not None else (None, None)
         has_own = all(n in self.landmarks.landmark_names for n in RULER)
         return analyze_points(lm, ruler, ruler_model=ruler is not None or has_own, analyses=self.analyses,
                               face=self.face, policy=self.policy,
                               model_names=list(self.landmarks.landmark_names), flags=flags)
 
 
-def ruler_flags(predictor: Any, result: ImageResult) -> dict | None:
-    """The ruler model's own verdict (status, reasons, score) when the predictor gives one."""
+def read_ruler(predictor: Predictor, image: CephImage) -> tuple[ImageResult, dict | None]:
+    """The ruler marks on ``image``, and the ruler model's own verdict (status, reasons, score)
+    when the predictor gives one."""
+    result = predictor.predict_one(image)
     fn = getattr(predictor, "flags", None)
-    return fn(result) if callable(fn) else None
+    return result, (fn(result) if callable(fn) else None)
 
 
 def result_from_points(image: str, points: dict[str, tuple[float, float] | None], width: int = 0,

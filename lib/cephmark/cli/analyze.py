@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which way the face looks (default: from the landmarks); left faces are mirrored")
     p.add_argument("--landmarks", metavar="FILE",
                    help="measure these points instead of running a landmark model: a predict JSON, or "
-                        "Label Studio / COCO / CSV / Aariz annotations")
+                        "Label Studio / COCO / CSV / Aariz annotations; with --calibration MODEL the ruler "
+                        "model runs on their images, else p1/p2 among the points (or the stated spacing) calibrate")
     p.add_argument("--annotation-format", default="auto", help="format of --landmarks annotations")
     p.add_argument("--out", metavar="FILE", required=True, help="FILE.json or FILE.csv")
     p.add_argument("--report", metavar="DIR", help="write a one-page report (PNG and PDF) per image here")
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.landmarks:
         if args.dicomweb or args.sr or args.store_sr:
             raise ValueError("--sr, --store-sr and --dicomweb work on images, not with --landmarks")
+        if args.inputs:
+            raise ValueError("--landmarks FILE names its images: give no INPUT")
         results, failures = _from_landmarks(args, analyses)
     else:
         results, failures = _from_models(args, analyses)
@@ -141,7 +144,8 @@ def default_ruler_checkpoint() -> str | None:
 
 def _from_landmarks(args, analyses):
     """`AnalysisResult`s of a predict JSON or an annotation file (reports written on the way)."""
-    from cephmark.analysis.pipeline import analyze_points, result_from_points
+    from cephmark.analysis.pipeline import analyze_points, read_ruler, result_from_points
+    from cephmark.io import read_image
 
     path = Path(args.landmarks)
     entries = _predict_json(path)
@@ -151,14 +155,32 @@ def _from_landmarks(args, analyses):
         ann = read_annotations(path, fmt=args.annotation_format)
         entries = [result_from_points(str(a.image_path), dict(a.points), a.width or 0, a.height or 0,
                                       a.spacing_mm, "annotation" if a.spacing_mm else None) for a in ann.images]
-    items = []
+    ruler = None
+    if args.calibration and args.calibration != NO_MODEL:  # the ruler model runs on the images
+        from cephmark.cli.common import load_config
+
+        ruler = _ruler_predictor(args, load_config(args, {"infer.device": args.device}))
+    items, failures = [], []
     for res in entries:
         names = [lm.name for lm in res.landmarks]
-        result = analyze_points(res, analyses=analyses, face=args.face, model_names=names)
-        if args.report:
-            _report(args, result, _pixels(res.image))
+        pixels, marks, flags = None, None, None
+        if ruler is not None or args.report:
+            try:
+                image = read_image(res.image)
+            except (ValueError, OSError) as exc:
+                if ruler is not None:
+                    failures.append(f"{res.image}: {exc}")
+                    continue
+                print(f"cephmark analyze: {res.image}: no image for the report ({exc})", file=sys.stderr)
+            else:
+                pixels = image.pixels
+                if ruler is not None:
+                    marks, flags = read_ruler(ruler, image)
+        result = analyze_points(res, marks, ruler_model=True if ruler is not None else None, analyses=analyses,
+                                face=args.face, model_names=names, flags=flags)
+        _report(args, result, pixels)
         items.append(result)
-    return items, []
+    return items, failures
 
 
 def _report(args, result, pixels) -> None:
@@ -195,16 +217,6 @@ def _predict_json(path: Path):
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: image entry {k}: not a predict result ({exc})") from exc
     return out
-
-
-def _pixels(image: str):
-    from cephmark.io import read_image
-
-    try:
-        return read_image(image).pixels
-    except (ValueError, OSError) as exc:
-        print(f"cephmark analyze: {image}: no image for the report ({exc})", file=sys.stderr)
-        return None
 
 
 CSV_COLUMNS = ["image", "analysis", "name", "value", "unit", "norm_mean", "norm_sd", "deviation_sd",
