@@ -24,8 +24,8 @@ from conftest import save_reference_container
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
-IMAGE_KEYS = {"image", "width", "height", "spacing_mm", "spacing_source", "landmarks"}
-LANDMARK_KEYS = {"name", "x", "y", "score", "found", "x_mm", "y_mm"}
+IMAGE_KEYS = {"image", "width", "height", "spacing_mm", "spacing_source", "landmarks", "status", "reasons"}
+LANDMARK_KEYS = {"name", "x", "y", "score", "found", "x_mm", "y_mm", "status", "reasons"}
 N = "64"  # network input size for the random-weight models: fast, still a real run
 
 
@@ -91,8 +91,11 @@ def check_schema(data: dict) -> None:
             assert set(lm) == LANDMARK_KEYS
             assert isinstance(lm["name"], str) and isinstance(lm["found"], bool)
             assert isinstance(lm["score"], float)
+            assert lm["status"] in ("ok", "check", "not_found") and isinstance(lm["reasons"], list)
+            assert lm["found"] == (lm["status"] != "not_found")
+            outside = not lm["found"] and "outside the" in " ".join(lm["reasons"])
             for key in ("x", "y"):
-                assert isinstance(lm[key], float) if lm["found"] else lm[key] is None
+                assert isinstance(lm[key], float) if lm["found"] or outside else lm[key] is None
             for key in ("x_mm", "y_mm"):
                 assert lm[key] is None or isinstance(lm[key], float)
 
@@ -126,7 +129,8 @@ def test_csv_output_matches_json(capsys, tmp_path, ckpt3, small_ceph_png):
     with cs.open(newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == CSV_COLUMNS == ["image", "width", "height", "spacing_mm", "spacing_source",
-                                      "name", "x", "y", "score", "found", "x_mm", "y_mm"]
+                                      "name", "x", "y", "score", "found", "x_mm", "y_mm",
+                                      "status", "reasons", "image_status"]
     assert len(rows) == 1 + 3
     for row, lm in zip(rows[1:], image["landmarks"]):
         rec = dict(zip(rows[0], row))
@@ -135,7 +139,9 @@ def test_csv_output_matches_json(capsys, tmp_path, ckpt3, small_ceph_png):
         assert rec["spacing_mm"] == "" and rec["x_mm"] == ""
         assert rec["name"] == lm["name"] and rec["found"] == str(lm["found"])
         assert float(rec["score"]) == pytest.approx(lm["score"], abs=1e-12)
-        if lm["found"]:
+        assert rec["status"] == lm["status"] and rec["reasons"] == "; ".join(lm["reasons"])
+        assert rec["image_status"] == image["status"]
+        if lm["x"] is not None:  # found, or decoded outside the image
             assert float(rec["x"]) == pytest.approx(lm["x"], abs=1e-9)
             assert float(rec["y"]) == pytest.approx(lm["y"], abs=1e-9)
         else:
@@ -198,7 +204,7 @@ def test_dicom_spacing(capsys, tmp_path, ckpt38, ceph_dicom):
         assert lm["x_mm"] == pytest.approx(lm["x"] * 0.2, rel=1e-12)
         assert lm["y_mm"] == pytest.approx(lm["y"] * 0.2, rel=1e-12)
     for lm in image["landmarks"]:
-        if not lm["found"]:
+        if lm["x"] is None:  # not found (one decoded outside the image keeps its position)
             assert lm["x_mm"] is None and lm["y_mm"] is None
 
 

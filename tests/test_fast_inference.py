@@ -230,7 +230,7 @@ def test_predictor_fast_matches_exact(tiny_model_factory, isbi_image, tmp_path):
         exact.config.preprocess.flip_test = fast.config.preprocess.flip_test = flip
         a, b = exact.predict_one(isbi_image), fast.predict_one(isbi_image)
         assert [lm.found for lm in a.landmarks] == [lm.found for lm in b.landmarks]
-        assert all(lm.found for lm in a.landmarks)
+        assert all(lm.x is not None for lm in a.landmarks)  # random weights: some may lie outside
         d = max(np.hypot(p.x - q.x, p.y - q.y) for p, q in zip(a.landmarks, b.landmarks))
         assert d < 0.1, f"flip={flip}: points differ by {d:.3f} px"
 

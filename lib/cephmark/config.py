@@ -64,6 +64,12 @@ class InferConfig:
     refine_prior_sigma: float = 0.0
     # images with more pixels (width x height, read from the header) are refused before decoding
     max_pixels: int = DEFAULT_MAX_PIXELS  # 64 megapixels; 0 = no limit
+    # plausibility (cephmark.inference.plausibility; calibrated in benchmarks/plausibility/ for the
+    # bundled model): a found landmark whose heatmap peak is below min_score gets status "check";
+    # an image with more than max_implausible_fraction of its landmarks not "ok" is reported as
+    # "not_a_cephalogram"
+    min_score: float = 0.0
+    max_implausible_fraction: float = 0.5
 
 
 @dataclass

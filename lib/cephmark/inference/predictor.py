@@ -11,6 +11,7 @@ import torch
 from cephmark.codecs import FastHeatmapCodec
 from cephmark.config import CephConfig
 from cephmark.io import CephImage, read_image
+from cephmark.inference.plausibility import assess
 from cephmark.inference.results import ImageResult, LandmarkResult
 from cephmark.models.checkpoint import LoadedModel, load_model
 from cephmark.runtime import resolve_device
@@ -141,6 +142,11 @@ class LandmarkPredictor:
                 x_mm=float(x * sp[0]) if ok and sp else None,
                 y_mm=float(y * sp[1]) if ok and sp else None,
             ))
-        return ImageResult(image=str(meta["path"]), width=int(meta["width"]),
-                           height=int(meta["height"]), spacing_mm=spacing,
-                           spacing_source=meta.get("spacing_source"), landmarks=landmarks)
+        result = ImageResult(image=str(meta["path"]), width=int(meta["width"]),
+                             height=int(meta["height"]), spacing_mm=spacing,
+                             spacing_source=meta.get("spacing_source"), landmarks=landmarks)
+        return self.assess(result)
+
+    def assess(self, result: ImageResult) -> ImageResult:
+        """Plausibility status and reasons (see :mod:`cephmark.inference.plausibility`)."""
+        return assess(result, self.config.infer.min_score, self.config.infer.max_implausible_fraction)

@@ -169,7 +169,7 @@ class RefinedPredictor:
                 x_mm=float(px * sp[0]) if ok and sp else None,
                 y_mm=float(py * sp[1]) if ok and sp else None)
         result.landmarks = [new.get(lm.name, lm) for lm in result.landmarks]
-        return result
+        return self.coarse.assess(result)
 
     # -- the predictor interface ----------------------------------------------------------
     def _one(self, image: str | Path | CephImage) -> tuple[ImageResult, dict]:

@@ -1,10 +1,11 @@
 """Prediction results and their stable JSON / CSV forms.
 
 JSON: ``{"images": [{"image", "width", "height", "spacing_mm", "spacing_source",
-"landmarks": [{"name", "x", "y", "score", "found", "x_mm", "y_mm"}]}]}``; pixel
-coordinates use OpenCV's convention (integer = pixel centre, origin top-left); ``x``/``y``
-are null for a landmark that was not found (heatmap maximum <= 0), ``x_mm``/``y_mm`` are
-null without a known pixel spacing.
+"status", "reasons", "landmarks": [{"name", "x", "y", "score", "found", "x_mm", "y_mm",
+"status", "reasons"}]}]}``; pixel coordinates use OpenCV's convention (integer = pixel
+centre, origin top-left); ``x``/``y`` are null for a landmark that was not found (heatmap
+maximum <= 0; one decoded outside the image keeps them, with ``found: false``), ``x_mm``/``y_mm`` are null without a known pixel
+spacing; ``status``/``reasons``: see :mod:`cephmark.inference.plausibility`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class LandmarkResult:
     found: bool
     x_mm: float | None = None
     y_mm: float | None = None
+    status: str = "ok"  # ok | check | not_found (see cephmark.inference.plausibility)
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -39,6 +42,8 @@ class ImageResult:
     spacing_mm: float | None
     spacing_source: str | None
     landmarks: list[LandmarkResult] = field(default_factory=list)
+    status: str = "ok"  # ok | check | not_a_cephalogram
+    reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,14 +82,15 @@ def to_json(data: Any, **kwargs: Any) -> str:
 
 
 CSV_COLUMNS = ["image", "width", "height", "spacing_mm", "spacing_source",
-               "name", "x", "y", "score", "found", "x_mm", "y_mm"]
+               "name", "x", "y", "score", "found", "x_mm", "y_mm", "status", "reasons", "image_status"]
 
 
 def csv_rows(results: Iterable[ImageResult]) -> Iterable[list]:
     for r in results:
         for lm in r.landmarks:
             yield [r.image, r.width, r.height, r.spacing_mm, r.spacing_source, lm.name,
-                   lm.x, lm.y, lm.score, lm.found, lm.x_mm, lm.y_mm]
+                   lm.x, lm.y, lm.score, lm.found, lm.x_mm, lm.y_mm, lm.status,
+                   "; ".join(lm.reasons), r.status]
 
 
 class ResultStream:
