@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # FileNotFoundError included
         print(f"cephmark {command}: error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # training diverged (nothing of that epoch written)
+        print(f"cephmark {command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -56,6 +56,10 @@ from cephmark.transforms import Box
 log = logging.getLogger(__name__)
 
 LAST_NAME = "last.pth"
+
+
+class TrainingDiverged(FloatingPointError):
+    """Non-finite loss or weights: the run stops before writing that epoch's checkpoints."""
 FLAT_HEATMAP_RANGE = 1e-4  # below this, a map equals itself shifted by the pixel-shuffle period
 METRICS_NAME = "metrics.csv"
 CURVE_NAME = "learning_curve.png"
@@ -298,13 +302,15 @@ class _Trainer:
         total, count = 0.0, 0
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.t.epochs}", unit="batch",
                    file=sys.stderr, disable=not self.info.is_main, dynamic_ncols=True)
-        for batch in bar:
+        for index, batch in enumerate(bar, start=1):
             x = batch["image"].to(self.device, non_blocking=True)
             self.schedule.apply()
             with self._autocast():
                 outs = self.ddp(x)
             loss, _ = self.loss_fn([o.float() for o in outs], batch["xy"], batch["weight"], sigma,
                                    soft_targets=self._soft_targets(x))
+            if self.scaler is None and not torch.isfinite(loss.detach()):  # AMP skips such steps itself
+                self._diverged(epoch + 1, f"loss {float(loss.detach())} at batch {index}")
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -441,6 +447,7 @@ class _Trainer:
         self._set_stage(self._stage_for(epoch))
         sigma = curriculum_sigma(self.codec.sigma, self.t.sigma_curriculum, epoch, self.t.epochs)
         train_loss = self._train_epoch(epoch, sigma)
+        self._check_finite(train_loss, epoch + 1)  # before anything of this epoch is written
         decision = EpochDecision()
         if self.info.is_main:
             row, flat_names = self._metrics_row(epoch, train_loss, sigma, started)
@@ -480,7 +487,6 @@ class _Trainer:
         """Restart on a dead head (if allowed), fail on divergence, else early or requested stop."""
         done = int(row["epoch"])
         decision = self._dead_head_policy(flat_names, done)
-        self._check_finite(row["train_loss"], done)
         if self.callback is not None:
             self.callback(dict(row))
         if not decision.restart and self.selection.patience_exhausted(self.t.patience, done, self.t.min_epochs):
@@ -504,9 +510,20 @@ class _Trainer:
         return EpochDecision()
 
     def _check_finite(self, train_loss: float, done: int) -> None:
+        """Divergence stops the run before epoch ``done`` writes anything (no NaN published)."""
         if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training diverged at epoch {done} (loss {train_loss}); try a lower --lr"
-                                     + (" or no --amp" if self.amp else ""))
+            self._diverged(done, f"mean loss {train_loss}")
+        bad = [k for k, v in self.model.state_dict().items()
+               if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            self._diverged(done, f"{len(bad)} weight tensors not finite, e.g. {', '.join(bad[:3])}")
+
+    def _diverged(self, epoch: int, what: str) -> None:
+        files = [str(p) for p in (self.last_path, self.best_path) if p.exists()]
+        kept = f"the last good checkpoints are kept ({', '.join(files)})" if files else "no checkpoint was written"
+        raise TrainingDiverged(f"training diverged in epoch {epoch} ({what}): stopped before "
+                               f"writing anything of this epoch; {kept}; try a lower --lr"
+                               + (" or no --amp" if self.amp else ""))
 
     def _finish(self, stopped_early: bool) -> FinetuneResult:
         distributed.barrier(self.info)
