@@ -93,6 +93,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     unfreeze_after: int | None = None  # epochs with frozen backbone; None = stay frozen
     backbone_lr_factor: float = 0.1
+    trainable_backbone: list[str] | None = None  # stage 2 trains only these parts (e.g. [stage4])
     warmup_iters: int = 50
     warmup_factor: float = 1e-3
     lr_schedule: str = "cosine"  # after warm-up: "cosine" (to min_lr_factor * lr) or "constant"
@@ -107,6 +108,7 @@ class TrainConfig:
     sigma_curriculum: float = 1.0  # start sigma = factor * target, shrinking to 1x over 40 %
     foreground_weight: float = 0.0  # MSE weight 1 + fg * target
     augment: bool = True
+    intensity_augment: float = 1.0  # scales brightness/gamma/noise ranges (2: strong; 0: none)
     rotation_deg: float = 5.0
     scale_range: float = 0.1
     translate_frac: float = 0.05

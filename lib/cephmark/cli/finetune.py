@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=float, help="head learning rate (default 0.001; backbone x 0.1)")
     tr.add_argument("--unfreeze-after", type=int, metavar="N",
                     help="train the backbone too after N epochs (default: backbone stays frozen)")
+    tr.add_argument("--trainable-backbone", metavar="PARTS",
+                    help="stage 2 trains only these backbone parts, comma-separated (e.g. transition3,stage4; "
+                         "default/`all`: the whole backbone)")
+    tr.add_argument("--intensity-augment", type=float, metavar="K",
+                    help="scale of the brightness/gamma/noise augmentation (default 1; 2 = strong; 0 = none)")
     tr.add_argument("--patience", type=int, help="early stopping: epochs without validation-loss improvement (default 20; 0 = off)")
     tr.add_argument("--seed", type=int, help="random seed (default 0)")
     tr.add_argument("--deterministic", action="store_true", help="deterministic kernels (reproducible, slower)")
@@ -92,6 +97,8 @@ def config_from_args(args: argparse.Namespace):
         "train.batch_size": args.batch_size,
         "train.lr": args.lr,
         "train.unfreeze_after": args.unfreeze_after,
+        "train.trainable_backbone": split_list(args.trainable_backbone),
+        "train.intensity_augment": args.intensity_augment,
         "train.patience": args.patience,
         "train.seed": args.seed,
         "train.deterministic": _flag(args.deterministic),

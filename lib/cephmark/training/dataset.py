@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from monai.transforms import (
     Compose, MapTransform, NormalizeIntensityd, RandAdjustContrastd, Randomizable,
-    RandGaussianNoised, RandScaleIntensityd,
+    RandGaussianNoised, RandHistogramShiftd, RandScaleIntensityd,
 )
 from monai.utils import convert_to_tensor
 from torch.utils.data import Dataset
@@ -217,6 +217,23 @@ def flip_pair_indices(names: Sequence[str], pairs: Sequence[Sequence[str]] | Non
     return out
 
 
+def intensity_transforms(k: float) -> list:
+    """Random brightness, gamma and noise; ``k`` scales their ranges (1: the default; 2: strong,
+    for another X-ray unit: gamma 0.49..2.25, +-30 % scale, noise sd 8, plus a random smooth
+    grey-level curve with probability 0.3 (k - 1))."""
+    k = float(k)
+    if k <= 0:
+        return []
+    xs: list = [
+        RandScaleIntensityd("image", factors=0.15 * k, prob=min(1.0, 0.5 * k)),
+        RandAdjustContrastd("image", gamma=(0.7 ** k, 1.5 ** k), prob=min(1.0, 0.5 * k)),
+        RandGaussianNoised("image", mean=0.0, std=4.0 * k, prob=min(1.0, 0.3 * k)),
+    ]
+    if k > 1:
+        xs.append(RandHistogramShiftd("image", num_control_points=(5, 10), prob=min(1.0, 0.3 * (k - 1))))
+    return xs + [ClipIntensityd("image", 0.0, 255.0)]
+
+
 def build_transforms(cfg: CephConfig, names: Sequence[str], train: bool) -> Compose:
     """uint8 cached image + cached-pixel landmarks -> normalised (3, N, N) + input-pixel landmarks."""
     t, p = cfg.train, cfg.preprocess
@@ -230,12 +247,7 @@ def build_transforms(cfg: CephConfig, names: Sequence[str], train: bool) -> Comp
         xs.append(RandFlipPairsd("image", pairs, prob=0.5))
     xs.append(ToTensorCHWd("image"))
     if augment:
-        xs += [
-            RandScaleIntensityd("image", factors=0.15, prob=0.5),
-            RandAdjustContrastd("image", gamma=(0.7, 1.5), prob=0.5),
-            RandGaussianNoised("image", mean=0.0, std=4.0, prob=0.3),
-            ClipIntensityd("image", 0.0, 255.0),
-        ]
+        xs += intensity_transforms(t.intensity_augment)
     xs.append(NormalizeIntensityd("image", subtrahend=p.mean, divisor=p.std))
     return Compose(xs)
 

@@ -191,11 +191,21 @@ def _eval_only_train(self: nn.Module, mode: bool = True) -> nn.Module:
     return nn.Module.train(self, False)
 
 
-def set_backbone_frozen(model: CLDetectionModel, frozen: bool) -> None:
+def set_backbone_frozen(model: CLDetectionModel, frozen: bool,
+                        trainable: Sequence[str] | None = None) -> None:
     """Stage 1 (``frozen``): backbone parameters get no gradient and the backbone stays in eval
     mode even when ``model.train()`` is called (BatchNorm running statistics frozen).
-    Stage 2: trainable again, and ``train()`` works normally."""
+    Stage 2: trainable again, and ``train()`` works normally; with ``trainable`` (names of the
+    backbone's top-level parts, e.g. ``stage4``; ``all``: every part) only those parts: the rest
+    stays as in stage 1."""
     backbone = model.backbone
+    parts = dict(backbone.named_children())
+    if trainable and "all" in trainable:
+        trainable = None
+    unknown = sorted(set(trainable or ()) - set(parts))
+    if unknown:
+        raise ValueError(f"train.trainable_backbone: {', '.join(unknown)} not backbone parts "
+                         f"(choose from {', '.join(parts)})")
     for p in backbone.parameters():
         p.requires_grad_(not frozen)
     if frozen:
@@ -204,6 +214,15 @@ def set_backbone_frozen(model: CLDetectionModel, frozen: bool) -> None:
     else:
         backbone.__dict__.pop("train", None)
         backbone.train(model.training)
+        for name, part in parts.items():
+            if trainable and name not in trainable:
+                for p in part.parameters():
+                    p.requires_grad_(False)
+                part.train = types.MethodType(_eval_only_train, part)  # type: ignore[method-assign]
+                nn.Module.train(part, False)
+            else:
+                part.__dict__.pop("train", None)
+                part.train(model.training)
     model.backbone_frozen = frozen
 
 

@@ -275,14 +275,15 @@ class _Trainer:
     def _set_stage(self, stage: int) -> None:
         if stage == self.stage:
             return
-        set_backbone_frozen(self.model, stage == 1)
+        set_backbone_frozen(self.model, stage == 1, self.t.trainable_backbone)
         if self.info.enabled:  # drop the old DDP (and its gradient hooks) before re-wrapping
             self.ddp = self.forward
             gc.collect()
         self.ddp = distributed.wrap(self.forward, self.info, self.device)
         if self.stage is not None:
-            log.info("stage %d: backbone %s", stage, "frozen" if stage == 1 else
-                     f"trainable at lr x {self.t.backbone_lr_factor}")
+            part = ", ".join(self.t.trainable_backbone or []) or "backbone"
+            log.info("stage %d: %s", stage, "backbone frozen" if stage == 1 else
+                     f"{part} trainable at lr x {self.t.backbone_lr_factor}")
         self.stage = stage
 
     # -- epochs ---------------------------------------------------------------------------
