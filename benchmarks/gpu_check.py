@@ -4,10 +4,9 @@
 Self-contained: needs python3 with torch, timm, numpy and opencv-python-headless, and this
 repository's ``lib/`` (found relative to this file). It imports only ``cephmark.models``,
 ``cephmark.codecs``, ``cephmark.inference.fast``, ``cephmark.training.loss`` and
-``cephmark.transforms.affine``, loading the last three without running their packages'
-``__init__`` (those import MONAI). MONAI, pydicom and SimpleITK are blocked in
-``sys.modules`` at start, so a dependency creeping in fails here as it would on a machine
-without them; PyYAML is stubbed when absent (only ``CephConfig.from_yaml`` uses it).
+``cephmark.transforms.affine`` (the package ``__init__`` files import nothing until used).
+MONAI, pydicom and SimpleITK are blocked in ``sys.modules`` at start, so a dependency creeping
+in fails here as it would on a machine without them.
 
 1. Inference, batch 1 and 4 (no flip test): the model as loaded (fp32 eager, TF32 off = the
    reference arithmetic, baseline for point differences), fp32 eager with TF32 (PyTorch's
@@ -35,7 +34,6 @@ is set.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import signal
@@ -43,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 for _blocked in ("monai", "pydicom", "SimpleITK"):
@@ -52,11 +49,6 @@ for _blocked in ("monai", "pydicom", "SimpleITK"):
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "lib"
 sys.path.insert(0, str(LIB))
-try:
-    import yaml  # noqa: F401
-except ImportError:  # cephmark.config imports it at module level; nothing here reads YAML
-    sys.modules["yaml"] = types.ModuleType("yaml")
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,22 +58,10 @@ GIB = 1024 ** 3
 LIMIT_GIB = 22.0
 
 
-def light_import(name: str):
-    """Import ``cephmark.a.b`` without running ``cephmark/a/__init__.py`` (MONAI-free)."""
-    pkg = name.rpartition(".")[0]
-    if pkg not in sys.modules:
-        stub = types.ModuleType(pkg)
-        stub.__path__ = [str(LIB / pkg.replace(".", "/"))]
-        sys.modules[pkg] = stub
-    return importlib.import_module(name)
-
-
-from cephmark.codecs.heatmap_codec import HeatmapCodec  # noqa: E402
+from cephmark.codecs import FastHeatmapCodec, HeatmapCodec  # noqa: E402
+from cephmark.inference.fast import optimize_for_inference  # noqa: E402
 from cephmark.models.arch import ModelArch  # noqa: E402
 from cephmark.models.cldetection import CLDetectionModel  # noqa: E402
-
-fast_mod = light_import("cephmark.inference.fast")
-optimize_for_inference, FastHeatmapCodec = fast_mod.optimize_for_inference, fast_mod.FastHeatmapCodec
 
 
 class Deadline:
@@ -118,13 +98,13 @@ def random_model(arch: str, landmarks: int, device: torch.device, seed: int = 0)
 
 def input_batch(n: int, count: int) -> tuple[torch.Tensor, str]:
     """``count`` normalised (3, n, n) inputs: real cephalograms when found, else synthetic."""
-    for d in (ROOT.parent / "shared" / "data" / "isbi2015" / "images",
-              ROOT / "shared" / "data" / "isbi2015" / "images"):
+    shared = Path(os.environ.get("CEPHMARK_SHARED") or ROOT.parent / "shared")
+    for d in (shared / "data" / "isbi2015" / "images", ROOT / "shared" / "data" / "isbi2015" / "images"):
         files = sorted(d.glob("*.jpg"))[:count] if d.is_dir() else []
         if files:
             import cv2
 
-            affine = light_import("cephmark.transforms.affine")
+            from cephmark.transforms import affine
             out = []
             for f in files:
                 img = cv2.cvtColor(cv2.imread(str(f), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -244,7 +224,7 @@ def inference_section(args, model, device, x_all, deadline) -> tuple[list[list[s
 # -- 2. training memory ---------------------------------------------------------------------
 def make_loss():
     try:
-        loss_mod = light_import("cephmark.training.loss")
+        from cephmark.training import loss as loss_mod
         hl = loss_mod.HeatmapLoss(HeatmapCodec())
         return lambda outs, xy, w, sigma: hl(outs, xy, w, sigma)[0], "cephmark.training.loss.HeatmapLoss"
     except (ImportError, AttributeError) as exc:  # training package not there: plain MSE

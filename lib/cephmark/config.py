@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cephmark.io.integrity import DEFAULT_MAX_PIXELS
 
 
@@ -150,6 +148,8 @@ class CephConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "CephConfig":
+        import yaml  # only where a file is read
+
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}

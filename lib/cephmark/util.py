@@ -1,4 +1,5 @@
-"""Shared helpers, defined once: atomic file writes, boolean parsing, readable image extensions.
+"""Shared helpers, defined once: atomic file writes, boolean parsing, readable image extensions,
+lazy package exports.
 
 Atomic write policy (every file cephmark writes in place goes through :func:`atomic_open`):
 a temporary file in the target's folder, flushed and fsynced, given the mode a plain ``open()``
@@ -8,14 +9,17 @@ target is left as it was.
 """
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 __all__ = ["DICOM_EXTENSIONS", "IMAGE_EXTENSIONS", "TRUE_WORDS", "FALSE_WORDS", "parse_bool",
-           "current_umask", "file_mode", "atomic_open", "atomic_write_bytes", "atomic_write_text"]
+           "current_umask", "file_mode", "atomic_open", "atomic_write_bytes", "atomic_write_text",
+           "lazy_exports"]
 
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + DICOM_EXTENSIONS
@@ -98,3 +102,20 @@ def atomic_write_text(path: str | Path, text: str, newline: str | None = "") -> 
     with atomic_open(path, "w", newline=newline, encoding="utf-8") as fh:
         fh.write(text)
     return Path(path)
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package ``__init__`` that names its public objects
+    (``{name: "cephmark.pkg.module"}``) without importing their modules until first use, so a
+    light module of the package (e.g. ``cephmark.inference.fast``) imports without MONAI."""
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(exports))
+
+    return __getattr__, __dir__

@@ -19,9 +19,8 @@ same bits on the reference vectors) but blurs only windows around the peak inste
 whole zero-padded map; see `FastHeatmapCodec._dark_offset`.
 
 This module imports nothing from MONAI (only torch, numpy, OpenCV, `cephmark.codecs` and,
-lazily, `cephmark.models.srpose_head`), so it works where MONAI is not installed; but
-importing ``cephmark.inference.fast`` runs ``cephmark/inference/__init__.py``, which imports
-the predictor and MONAI: without MONAI, load it as ``benchmarks/gpu_check.py`` does.
+lazily, `cephmark.models.srpose_head`), and ``cephmark/inference/__init__.py`` imports nothing
+until used, so ``import cephmark.inference.fast`` works where MONAI is not installed.
 """
 from __future__ import annotations
 
@@ -317,5 +316,3 @@ def optimize_for_inference(model: nn.Module, device: torch.device | str, compile
               len(pairs), channels_last, amp_dtype, compile)
     return wrapped
 
-
-# -- decoding -------------------------------------------------------------------------------

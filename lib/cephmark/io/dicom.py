@@ -44,7 +44,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, apply_voi_lut
 
-from cephmark.io.image import CephImage, ImageReadError
+from cephmark.io.types import CephImage, ImageReadError
 from cephmark.io.integrity import DEFAULT_MAX_PIXELS, check_pixel_limit
 from cephmark.io.intensity import grey_to_rgb, minmax_to_uint8, range_to_uint8
 
