@@ -60,7 +60,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_heads import smooth_output_layer  # noqa: E402
 
-DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "isbi2015" / "images"
+DEFAULT_IMAGES = Path(os.environ.get("CEPHMARK_SHARED") or ROOT.parent / "shared") / "data" / "isbi2015" / "images"
 
 
 # -- model ----------------------------------------------------------------------------------

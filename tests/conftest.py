@@ -1,11 +1,13 @@
 """Shared fixtures: the shared data/reference folders, tiny random models, small test images.
 
-The shared folder sits beside the repository (``../shared``). Tests that need it are
-skipped when it is absent, so the suite still runs on a bare checkout.
+The shared folder sits beside the repository (``../shared``; ``CEPHMARK_SHARED`` names another
+place). Tests that need it are skipped when it is absent, so the suite still runs on a bare
+checkout. Test modules take these paths from here (``from conftest import SHARED``).
 """
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(os.environ.get("CEPHMARK_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 REFERENCE = SHARED / "reference" / "cldetection2023"
 ISBI_IMAGES = SHARED / "data" / "isbi2015" / "images"
 ISBI_001 = ISBI_IMAGES / "001.jpg"

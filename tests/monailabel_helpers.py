@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import requests
 
+from conftest import ISBI_IMAGES, SHARED  # noqa: F401  (../shared, resolved once)
+
 REPO = Path(__file__).resolve().parents[1]
 APP_DIR = REPO / "monailabel_app"
-SHARED = REPO.parent / "shared"
-ISBI_IMAGES = SHARED / "data" / "isbi2015" / "images"
 ORTHANC_PLUGINS = (Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so"),)
 
 

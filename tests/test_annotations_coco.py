@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from cephmark.annotations import AnnotationError, read_annotations, read_coco
+from conftest import SHARED as SHARED_ROOT
 
-SHARED = Path("/work/shared/data/isbi2015")
+SHARED = SHARED_ROOT / "data" / "isbi2015"
 IMAGES = SHARED / "images"
 FIXTURE = Path(__file__).parent / "fixtures" / "annotations" / "coco_isbi_2.json"
 needs_shared = pytest.mark.skipif(not IMAGES.is_dir(), reason="shared ISBI 2015 data not available")

@@ -5,8 +5,9 @@ import pytest
 from PIL import Image
 
 from cephmark.annotations import AnnotationError, read_annotations, read_csv_points
+from conftest import ISBI_IMAGES
 
-IMAGES = Path("/work/shared/data/isbi2015/images")
+IMAGES = ISBI_IMAGES
 FIXTURE = Path(__file__).parent / "fixtures" / "annotations" / "points_isbi_2.csv"
 
 

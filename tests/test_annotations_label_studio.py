@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from cephmark.annotations import AnnotationError, read_annotations, read_label_studio
+from conftest import SHARED as SHARED_ROOT
 
-SHARED = Path("/work/shared/data/isbi2015")
+SHARED = SHARED_ROOT / "data" / "isbi2015"
 EXPORT = SHARED / "annotations_p1_p2.json"
 IMAGES = SHARED / "images"
 FIXTURES = Path(__file__).parent / "fixtures" / "annotations"

@@ -10,9 +10,10 @@ from cephmark.annotations import (
     AnnotatedImage, AnnotationError, AnnotationSet, detect_format, read_annotations, split_train_val,
 )
 from cephmark.annotations.types import image_size
+from conftest import SHARED as SHARED_ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "annotations"
-SHARED = Path("/work/shared/data/isbi2015")
+SHARED = SHARED_ROOT / "data" / "isbi2015"
 
 
 def test_detect_format(tmp_path):

@@ -6,15 +6,15 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from cephmark.evaluation.report import Evaluation, format_table
+from conftest import ISBI_IMAGES
 
-ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2015" / "images"
+ISBI = ISBI_IMAGES
 
 
 def _evaluation() -> Evaluation:

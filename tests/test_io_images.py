@@ -12,9 +12,9 @@ from PIL import Image
 
 from cephmark.io import CephImage, ImageReadError, image_size, is_dicom, list_images, read_image
 from cephmark.io.intensity import minmax_to_uint8, range_to_uint8
+from conftest import ISBI_001, REFERENCE
 
-ISBI_001 = Path("/work/shared/data/isbi2015/images/001.jpg")
-GREY_PNG = Path("/work/shared/reference/cldetection2023/tiny_j2_384/input_150_gray.png")
+GREY_PNG = REFERENCE / "tiny_j2_384" / "input_150_gray.png"
 
 # a 2x3 RGB image with distinct channels: channel order mistakes cannot pass
 RGB = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]],

@@ -14,8 +14,9 @@ import torch
 
 from cephmark.config import CephConfig
 from cephmark.landmarks import CLDETECTION_38
+from conftest import SHARED
 
-DATA = Path("/work/shared/data/isbi2015")
+DATA = SHARED / "data" / "isbi2015"
 IMAGES = DATA / "images"
 P1P2 = DATA / "annotations_p1_p2.json"
 N = 192  # network input size for the tests

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +9,9 @@ import torch
 from cephmark.config import CephConfig
 from cephmark.models.checkpoint import load_model
 from cephmark.training.launch import run_distributed, write_config
+from conftest import SHARED as SHARED_ROOT
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2015"
+SHARED = SHARED_ROOT / "data" / "isbi2015"
 
 
 def test_write_config_round_trips(tmp_path):

@@ -5,17 +5,19 @@
 writes ``train18.json`` (the first 18 train images having p1/p2: 001-018), ``val6.json``
 (the next 6: 019-024, early stopping only), ``dev.json`` (the rest of the train images,
 025-150: for choosing inference options such as ``--refine-shift`` without touching the test
-set) and ``test1.json`` (every test1 image having labels: 151-300). The images stay in /work/shared/data/isbi2015/images (pass --image-dir).
+set) and ``test1.json`` (every test1 image having labels: 151-300). The images stay in ../shared/data/isbi2015/images (pass --image-dir).
 ISBI 2015 images and labels: research use only; see the data folder's README (license notice).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "isbi2015" / "annotations_p1_p2.json"
+SHARED = Path(os.environ.get("CEPHMARK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+DATA = SHARED / "data" / "isbi2015" / "annotations_p1_p2.json"
 
 
 def image_number(task: dict) -> int:

@@ -10,9 +10,9 @@ selection on the validation images by MRE, then evaluation on test1 with the met
 
     python benchmarks/p1p2/regression_baseline.py --train runs/p1p2/train18.json \\
         --val runs/p1p2/val6.json --test runs/p1p2/test1.json \\
-        --image-dir /work/shared/data/isbi2015/images --out runs/p1p2/regression
+        --image-dir ../shared/data/isbi2015/images --out runs/p1p2/regression
 
-ISBI 2015 images: research use only (see /work/shared/data/isbi2015/README.md).
+ISBI 2015 images: research use only (see ../shared/data/isbi2015/README.md).
 """
 from __future__ import annotations
 

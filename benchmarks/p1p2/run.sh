@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # p1/p2 from few labels: the exact commands behind benchmarks/p1p2/RESULTS.md (CPU, 2 cores,
 # about 15 minutes on a quiet machine). Data: the shared ISBI 2015 images +
-# annotations_p1_p2.json (research use only; see /work/shared/data/isbi2015/README.md).
+# annotations_p1_p2.json (research use only; see ../shared/data/isbi2015/README.md).
+# Data locations: CEPHMARK_SHARED (default ../shared), ISBI_IMAGES (default $CEPHMARK_SHARED/data/isbi2015/images).
 # Outputs go to runs/p1p2/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-IMAGES=/work/shared/data/isbi2015/images
+SHARED=${CEPHMARK_SHARED:-../shared}  # the shared data folder (default: beside the checkout)
+IMAGES=${ISBI_IMAGES:-$SHARED/data/isbi2015/images}
 RECIPE=configs/p1p2_few_labels.yaml
 R=runs/p1p2
 mkdir -p $R/logs
 
 # 1. splits: train18 (001-018), val6 (019-024: early stopping / model selection),
 #    dev (025-150: choosing inference options), test1 (151-300: the reported figures)
-python benchmarks/p1p2/make_splits.py $R
+python benchmarks/p1p2/make_splits.py $R --annotations "$SHARED/data/isbi2015/annotations_p1_p2.json"
 
 DATA=(--annotations $R/train18.json --val-annotations $R/val6.json --image-dir "$IMAGES"
       --cache-dir $R/cache)

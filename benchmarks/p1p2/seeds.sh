@@ -3,7 +3,8 @@
 # Usage: benchmarks/p1p2/seeds.sh 1 2   -> runs/p1p2/seed<N>/{coarse,refiner,eval_test1_refined}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-IMAGES=/work/shared/data/isbi2015/images
+SHARED=${CEPHMARK_SHARED:-../shared}  # the shared data folder (default: beside the checkout)
+IMAGES=${ISBI_IMAGES:-$SHARED/data/isbi2015/images}
 RECIPE=configs/p1p2_few_labels.yaml
 R=runs/p1p2
 DATA=(--annotations $R/train18.json --val-annotations $R/val6.json --image-dir "$IMAGES"
