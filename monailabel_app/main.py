@@ -117,7 +117,7 @@ class CephMarkApp(MONAILabelApp):
 
     # -- tasks ------------------------------------------------------------------------
     def init_infers(self) -> Dict[str, InferTask]:
-        return {name: LandmarkInferTask(self.specs[name], src, self.options.disc_radius)
+        return {name: LandmarkInferTask(self.specs[name], src, self.options.disc_radius, peers=self.sources)
                 for name, src in self.sources.items()}
 
     def init_trainers(self) -> Dict[str, TrainTask]:

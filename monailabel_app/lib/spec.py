@@ -43,6 +43,11 @@ class ModelSpec:
     refiner_option: str | None = None
     """``--conf`` key of an optional crop refiner (``cephmark finetune --crop-size`` checkpoint)."""
     postprocess: tuple[PostProcess, ...] = (image_spacing,)
+    calibration_model: str | None = None
+    """Name of the model whose ruler marks p1/p2 calibrate this one's results: when set, the JSON
+    also holds ``calibration`` (mm/px with status and reasons; that model when it is available,
+    else the DICOM spacing), ``orientation`` and the cephalometric ``measurements``
+    (`cephmark.analysis`). Request options ``analysis`` (comma list) and ``face``."""
     missing_hint: str = ""
     """How to get a model when there is none (added to the error message)."""
     order: int = 100

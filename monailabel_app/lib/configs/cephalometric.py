@@ -11,6 +11,7 @@ SPEC = ModelSpec(
     checkpoint_option="cldetection_model",
     bundled_fallback=True,
     postprocess=(image_spacing,),
+    calibration_model="calibration",  # + calibration record and measurements in the JSON
     missing_hint="start the server with --conf cldetection_model PATH (the bundled starter model is not installed)",
     order=0,
 )

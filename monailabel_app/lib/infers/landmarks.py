@@ -9,13 +9,14 @@ import logging
 import os
 import tempfile
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from cephmark.app import (label_names, load_app_image, predict_with_uncertainty, render_discs, to_markups,
                           write_label_map, write_markups)
 from cephmark.app.labelmap import default_disc_radius
+from cephmark.cli.common import split_list
 from cephmark.util import parse_bool
 
 from ..models import ModelSource
@@ -29,7 +30,9 @@ RESULT_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png")
 class LandmarkInferTask(InferTask):
     """The infer task of one model spec, reading the model from ``source``."""
 
-    def __init__(self, spec: ModelSpec, source: ModelSource, disc_radius: float = 0.0) -> None:
+    def __init__(self, spec: ModelSpec, source: ModelSource, disc_radius: float = 0.0,
+                 peers: Mapping[str, ModelSource] | None = None) -> None:
+        """``peers``: the app's model sources by name (for ``spec.calibration_model``)."""
         super().__init__(
             type=InferType.SEGMENTATION, labels=None, dimension=2, description=spec.description,
             config={"markups": False, "flip_test": True, "disc_radius": float(disc_radius),
@@ -38,6 +41,7 @@ class LandmarkInferTask(InferTask):
         self.name = spec.name
         self.spec = spec
         self.source = source
+        self.peers = dict(peers or {})
 
     def is_valid(self) -> bool:
         return self.source.path() is not None
@@ -53,6 +57,37 @@ class LandmarkInferTask(InferTask):
         cur = self.source.current()
         d["model"] = {"path": str(cur[0]), "origin": cur[1]} if cur else None
         return d
+
+    def analysis(self, result, ceph, request: dict) -> dict[str, Any]:
+        """``calibration`` (the calibration model's p1/p2 when it is available, else the image's
+        DICOM spacing), ``orientation`` and ``measurements``. The landmarks' ``x_mm``/``y_mm``
+        stay in the image's own (viewer) geometry; the measurements use ``calibration.mm_per_px``."""
+        from cephmark.analysis.pipeline import analyze_points
+
+        peer = self.peers.get(self.spec.calibration_model)
+        marks, failed = None, None
+        if peer is not None and peer.path() is not None:
+            try:
+                ruler, _ = peer.get()
+                marks = ruler.predict_one(ceph)
+                refined = peer.refined(ruler)
+                if refined is not None:
+                    marks = refined.refine(ceph, marks)
+            except (OSError, ValueError, RuntimeError) as exc:  # the landmarks still come back
+                logger.warning("%s: calibration model failed: %s", self.name, exc)
+                marks, failed = None, f"the {self.spec.calibration_model} model failed: {exc}"
+        names = [lm.name for lm in result.landmarks]
+        done = analyze_points(result, marks, ruler_model=marks is not None,
+                              analyses=split_list(request.get("analysis")),
+                              face=str(request.get("face") or "auto"), model_names=names).to_dict()
+        if failed:
+            done["calibration"]["reasons"].append(failed)
+            done["calibration"]["status"] = "check"
+        elif marks is None:
+            done["calibration"]["notes"].append(
+                f"no {self.spec.calibration_model} model configured: "
+                f"{peer.missing_message() if peer is not None else 'not among this server models'}")
+        return {k: done[k] for k in ("calibration", "orientation", "measurements")}
 
     def __call__(self, request: dict) -> tuple[str, dict]:
         t0 = time.time()
@@ -80,6 +115,8 @@ class LandmarkInferTask(InferTask):
         out: dict[str, Any] = result.to_dict()
         for step in self.spec.postprocess:
             step(result, out)
+        if self.spec.calibration_model:
+            out.update(self.analysis(result, app_image.ceph, request))
         out.update({
             "model": model["name"], "model_path": model["path"], "model_origin": model["origin"],
             "model_key": model["key"], "model_refiner": model["refiner"], "label_names": label_names(names), "disc_radius": radius,
