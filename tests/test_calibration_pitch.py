@@ -9,14 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from cephmark.calibration.pitch import PitchError, measure_pitch, snap_to_tick
+from cephmark.calibration.pitch import PitchError, measure_pitch, snap_reference_marks, snap_to_tick
 
 SS = 4  # supersampling of the renderer
 
 
 def render_ruler(pitch: float, angle_deg: float = 0.0, bend_below: int | None = None,
                  bend_deg: float = 15.0, noise: float = 0.0, marks: int = 30, seed: int = 0,
-                 shape: tuple[int, int] = (420, 320)) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+                 shape: tuple[int, int] = (420, 320), majors: bool = True
+                 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """A bright bar with dark slots from its right (anterior) edge every ``pitch`` px (medium
     every 5th, long every 10th), its mark 0 at the image centre, the ruler running up at
     ``angle_deg`` from vertical (clockwise); below mark ``-bend_below`` it turns by
@@ -39,7 +40,7 @@ def render_ruler(pitch: float, angle_deg: float = 0.0, bend_below: int | None = 
         below = s < sb
         s, t = np.where(below, s2, s), np.where(below, t2, t)
     k = np.round(s / pitch)
-    length = np.where(k % 10 == 0, 18, np.where(k % 5 == 0, 13, 8))
+    length = np.where(k % 10 == 0, 18, np.where(k % 5 == 0, 13, 8)) if majors else np.full_like(k, 10)
     body = (t <= 0) & (t >= -26) & (s > -(marks // 2) * pitch - 12) & (s < (marks // 2) * pitch + 12)
     slot = body & (np.abs(s - k * pitch) < 1.6) & (t > -length)
     img = np.where(slot, 70.0, np.where(body, 210.0, 50.0))
@@ -142,3 +143,29 @@ def test_points_too_close_or_off_the_image():
         measure_pitch(img, (100, 100), (101, 102))
     with pytest.raises(PitchError, match="outside"):
         measure_pitch(img, (-500, -500), (-500, -580))
+
+
+@pytest.mark.parametrize("off_marks", [-2, 0, 2])
+def test_reference_marks_snap_to_the_nearest_major_mark(off_marks):
+    """A network's p1 two marks off and 2 px off the edge: p1 back on the major mark, p2 ten
+    marks above it, both on the ruler's edge."""
+    pitch = 7.87
+    img, c = render_ruler(pitch, angle_deg=12.0)
+    u = (c[10] - c[0]) / np.linalg.norm(c[10] - c[0])
+    n = np.array([-u[1], u[0]])
+    p1 = c[off_marks] + 2.0 * n + 1.5 * u
+    p2 = c[10 + off_marks] - 2.0 * n
+    r = measure_pitch(img, p1, p2)
+    snap = snap_reference_marks(img, r, p1, p2, major_every=5, distance_marks=10)
+    assert snap.major_found and snap.moved_marks == -off_marks and snap.reasons == []
+    assert np.hypot(*(np.asarray(snap.p1) - c[0])) < 0.8, snap.p1  # 0.1 mm at this pitch
+    assert np.hypot(*(np.asarray(snap.p2) - c[10])) < 0.8, snap.p2
+
+
+def test_no_major_marks_snaps_to_the_nearest_mark_and_says_so():
+    pitch = 7.87
+    img, c = render_ruler(pitch, majors=False)
+    r = measure_pitch(img, c[1] + (0, 2.0), c[11])
+    snap = snap_reference_marks(img, r, c[1] + (0, 2.0), c[11])
+    assert not snap.major_found and "not told apart" in snap.reasons[0]
+    assert np.hypot(*(np.asarray(snap.p1) - c[1])) < 0.5

@@ -2,9 +2,9 @@
 # Landmark adaptation on the second unit, 3-fold cross-validation (15 train + 3 validation
 # images per fold, 10 test), seed 0. Usage: landmarks_cv.sh VARIANT [folds...]
 #   unadapted  the bundled starter as is (evaluation only)
-#   recipe     configs/adapt_new_unit.yaml
-#   frozen     the recipe with the backbone frozen throughout (heads only, lr 1e-3)
-#   full       the recipe with the whole backbone trainable after 2 epochs
+#   recipe     configs/adapt_new_unit.yaml (backbone frozen: heads only, strong intensity augmentation)
+#   partial    the recipe, 20 epochs, transition3 + stage4 trainable (lr x 0.1) after 2
+#   full       the recipe, 20 epochs, the whole backbone trainable (lr x 0.1) after 2
 #   mix        the recipe + 6 ISBI images (first 6 of ISBI train) in the training set
 #   issue      the issue's run: defaults, 30 epochs, whole backbone after 5 (lr 1e-3, normal augmentation)
 # Test predictions: runs/new_device/landmarks/VARIANT/f{k}/test/ (cephmark evaluate --out).
@@ -20,15 +20,17 @@ for k in ${@:-0 1 2}; do
   mkdir -p $R/f$k
   TRAIN=$F/lm_f${k}_train.csv
   case $V in
-    unadapted) CKPT=starter ;;
+    unadapted) ;;
     recipe) OPT=() ;;
-    frozen) OPT=(--lr 0.001 --unfreeze-after 1000) ;;  # never reached: frozen throughout
-    full) OPT=(--trainable-backbone all) ;;
+    partial) OPT=(--epochs 20 --unfreeze-after 2 --trainable-backbone transition3,stage4) ;;
+    full) OPT=(--epochs 20 --unfreeze-after 2 --trainable-backbone all) ;;
     mix) cat $F/lm_f${k}_train.csv > $R/f$k/train_mix.csv; tail -n +2 $F/lm_isbi6.csv >> $R/f$k/train_mix.csv
          TRAIN=$R/f$k/train_mix.csv; OPT=() ;;
   esac
+  MODEL=()  # evaluate's default: the bundled starter
   if [ "$V" != unadapted ]; then
     CKPT=$R/f$k/out/checkpoint_19_landmarks_cldetection.pth
+    MODEL=(--checkpoint $CKPT)
     if [ ! -f $CKPT ]; then
       case $V in
         issue) $PY -m cephmark finetune --cldetection-model starter --annotations $TRAIN \
@@ -40,7 +42,7 @@ for k in ${@:-0 1 2}; do
       esac
     fi
   fi
-  $PY -m cephmark evaluate --checkpoint $CKPT --annotations $F/lm_f${k}_test.csv --device cpu \
+  $PY -m cephmark evaluate "${MODEL[@]}" --annotations $F/lm_f${k}_test.csv --device cpu \
       --out $R/f$k/test > $R/f$k/eval.log 2>&1
   grep -i "mre\|overall" $R/f$k/eval.log | head -3
 done

@@ -57,14 +57,15 @@ class PitchResult:
         d["span_px"] = list(self.span)
         return d
 
-    def mark_positions(self) -> np.ndarray:
-        """Axis positions (pixels from p1) of the mark centres inside the fitted run."""
+    def mark_positions(self, margin_marks: float = 0.0) -> np.ndarray:
+        """Axis positions (pixels from p1) of the mark centres inside the fitted run, extended
+        by ``margin_marks`` pitches at both ends (where the marks are extrapolated)."""
         period = self.pitch_px
         # centre: cos(2 pi s / P + phase0) = -1 for dark marks, +1 for bright ones
         target = math.pi if self.dark_marks else 0.0
         first = (target - self.phase0) / (2 * math.pi) * period
-        k0 = math.ceil((self.span[0] - first) / period)
-        k1 = math.floor((self.span[1] - first) / period)
+        k0 = math.ceil((self.span[0] - margin_marks * period - first) / period)
+        k1 = math.floor((self.span[1] + margin_marks * period - first) / period)
         return first + period * np.arange(k0, k1 + 1)
 
 
@@ -297,3 +298,108 @@ def snap_to_tick(result: PitchResult, point: Sequence[float]) -> tuple[float, fl
         return float(p[0]), float(p[1])
     q = p + (m - s) * u
     return float(q[0]), float(q[1])
+
+
+def mark_lengths(pixels: np.ndarray, result: PitchResult, band_px: float,
+                 margin_marks: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """(mark positions along the axis, each mark's length across the ruler in pixels): how far
+    the mark's contrast against the ruler between marks reaches within +- ``band_px``. Marks
+    are extrapolated ``margin_marks`` beyond the fitted run (where there is no mark, the length
+    comes out about 0)."""
+    pos = result.mark_positions(margin_marks)
+    o, u = np.asarray(result.origin), np.asarray(result.direction)
+    t = np.arange(-band_px, band_px + 0.5, 1.0)
+    half = result.pitch_px / 2
+    at = sample_band(pixels, o, u, pos, t)
+    between = 0.5 * (sample_band(pixels, o, u, pos - half, t) + sample_band(pixels, o, u, pos + half, t))
+    contrast = (between - at) if result.dark_marks else (at - between)
+    contrast = np.nan_to_num(contrast, nan=0.0)
+    peak = contrast.max(axis=0)  # per mark: lengths do not depend on local exposure
+    lengths = ((contrast > 0.5 * peak) & (peak > 0.1 * peak.max())).sum(axis=0).astype(float)
+    return pos, lengths
+
+
+def edge_offsets(pixels: np.ndarray, result: PitchResult, search_px: float = 6.0,
+                 pieces: int = 2) -> list[tuple[float, float]]:
+    """(axis position, offset across the axis) of the ruler's edge nearest the p1 -> p2 line, in
+    ``pieces`` stretches of the fitted run: the strongest grey-level step within
+    +- ``search_px`` of the line, in the ruler body between the marks; sub-pixel: where the grey
+    value crosses half-way between the levels 3 px either side of the step."""
+    o, u = np.asarray(result.origin), np.asarray(result.direction)
+    pos = result.mark_positions()
+    between = pos[:-1] + result.pitch_px / 2
+    t = np.arange(-search_px - 2, search_px + 2.25, 0.25)
+    out = []
+    for part in np.array_split(between, pieces):
+        if len(part) < 2:
+            continue
+        prof = np.nanmean(sample_band(pixels, o, u, part, t), axis=1)
+        grad = np.abs(np.gradient(prof))
+        inner = np.abs(t) <= search_px
+        i = int(np.flatnonzero(inner)[np.argmax(grad[inner])])
+        # the half-way crossing between the grey levels on either side of the strongest step
+        lo, hi = max(0, i - 12), min(len(t) - 1, i + 12)
+        mid = 0.5 * (prof[lo] + prof[hi])
+        d = prof - mid
+        cross = [j for j in range(lo, hi) if d[j] == 0 or d[j] * d[j + 1] < 0]
+        if cross:
+            j = min(cross, key=lambda j_: abs(j_ - i))
+            frac = d[j] / (d[j] - d[j + 1]) if d[j] != d[j + 1] else 0.0
+            out.append((float(part.mean()), float(t[j] + frac * 0.25)))
+        else:
+            out.append((float(part.mean()), float(t[i])))
+    return out
+
+
+@dataclass
+class MarkSnap:
+    p1: tuple[float, float]
+    p2: tuple[float, float]
+    moved_marks: int  # whole marks p1 moved to reach a major mark (0: on one already)
+    major_found: bool  # major marks told apart by their length
+    reasons: list[str] = field(default_factory=list)
+
+
+def snap_reference_marks(pixels: np.ndarray, result: PitchResult, p1: Sequence[float],
+                         p2: Sequence[float], *, major_every: int | None = 5,
+                         distance_marks: int = 10, band_px: float | None = None,
+                         on_edge: bool = True) -> MarkSnap:
+    """p1 on the centre of the nearest major mark (every ``major_every``-th mark, told by its
+    length; the nearest mark when None or when majors do not stand out), p2 ``distance_marks``
+    marks further along the axis; across the axis on the ruler's edge nearest the given line
+    (``on_edge``; else on the line through the given p1 along the axis)."""
+    pos, lengths = mark_lengths(pixels, result, band_px or 0.45 * result.pitch_px * distance_marks)
+    reasons: list[str] = []
+    o, u = np.asarray(result.origin), np.asarray(result.direction)
+    s1 = float((np.asarray(p1, dtype=np.float64) - o) @ u)
+    if not len(pos):
+        raise PitchError("no marks in the fitted run")
+    near = int(np.argmin(abs(pos - s1)))
+    target, major = near, False
+    if major_every and len(pos) >= 2 * major_every:
+        means = [np.median(lengths[r::major_every]) for r in range(major_every)]
+        best = int(np.argmax(means))
+        others = np.delete(lengths, np.arange(best, len(lengths), major_every))
+        major = bool(means[best] > 1.2 * max(np.median(others), 1.0))
+        if major:
+            cand = np.arange(best, len(pos), major_every)
+            target = int(cand[np.argmin(abs(cand - near))])
+        else:
+            reasons.append("major marks not told apart by length: p1 on the nearest mark")
+    k2 = target + distance_marks
+    s_p1 = float(pos[target])
+    s_p2 = s_p1 + distance_marks * result.pitch_px
+    if k2 >= len(pos):
+        reasons.append("p2's mark lies beyond the fitted run: placed by the pitch")
+    n = np.array([-u[1], u[0]])
+    edge = edge_offsets(pixels, result) if on_edge else []
+    if len(edge) >= 2:  # the ruler's edge as a line t(s) through the stretches' edge points
+        (sa, ta), (sb, tb) = edge[0], edge[-1]
+        t_at = lambda s_: ta + (tb - ta) * (s_ - sa) / (sb - sa)  # noqa: E731
+    else:
+        t_at = lambda s_: 0.0  # noqa: E731
+    q1 = o + s_p1 * u + t_at(s_p1) * n
+    q2 = o + s_p2 * u + t_at(s_p2) * n
+    return MarkSnap((float(q1[0]), float(q1[1])), (float(q2[0]), float(q2[1])),
+                    target - near, major, reasons)
+
