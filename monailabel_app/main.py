@@ -109,6 +109,7 @@ class CephMarkApp(MONAILabelApp):
             cache_path=cache_path or None, fetch_by_frame=settings.MONAI_LABEL_DICOMWEB_FETCH_BY_FRAME,
             convert_to_nifti=settings.MONAI_LABEL_DICOMWEB_CONVERT_TO_NIFTI,
             modalities=self.options.dicomweb_modalities,
+            store_sr=self.options.dicomweb_store_sr, sr_style=self.options.sr_style,
         )
 
     def _download_dcmqi_tools(self):
@@ -189,7 +190,11 @@ class CephMarkApp(MONAILabelApp):
     def batch_infer(self, request, datastore=None):
         def safe_infer(req, ds) -> Dict[str, Any]:
             try:
-                return self.infer(req, ds)
+                result = self.infer(req, ds)
+                if isinstance(ds, CephDICOMWebDatastore) and ds.store_sr:  # the SR goes to PACS too
+                    params = result.get("params") or {}
+                    ds.store_result_sr(req["image"], params.get("landmarks") or [], params.get("model"))
+                return result
             except HTTPException as exc:
                 logger.warning("batch infer: %s: %s", req.get("image"), exc.detail)
                 return {"error": exc.detail}

@@ -7,6 +7,11 @@
   default DX,CR,SC) instead of MONAI Label's CT filter. Final labels go back to the server as
   DICOM SEG when dcmqi's ``itkimage2segimage`` is on PATH (nothing is downloaded); otherwise they
   are kept in the local cache, with a warning.
+* DICOM SR (``--conf dicomweb_store_sr``, default true): batch inference stores each series'
+  landmarks as an SR (series "cephmark landmarks"); a final label is also stored as an SR
+  (series "cephmark final label"); and an SR on the server that labels a series (cephmark's
+  final label, or one OHIF saved after a user moved or added points, the newest first) is that
+  series' final label: the series counts as labelled and training reads the SR.
 """
 from __future__ import annotations
 
@@ -135,11 +140,82 @@ def has_seg_tool() -> bool:
 class CephDICOMWebDatastore(FreshMixin, DICOMWebDatastore):
     """DICOMweb series of 2D radiographs (one instance each)."""
 
-    def __init__(self, *args, modalities: List[str], list_ttl: float = 10.0, **kwargs) -> None:
+    def __init__(self, *args, modalities: List[str], list_ttl: float = 10.0, store_sr: bool = True,
+                 sr_style: str = "standard", **kwargs) -> None:
         self._modalities = list(modalities)
         self._list_ttl = list_ttl
         self._list_cache: tuple[float, List[str]] | None = None
+        self._sr_cache: tuple[float, Dict[str, Dataset]] | None = None
+        self.store_sr = store_sr
+        self.sr_style = sr_style
         super().__init__(*args, **kwargs)
+
+    # -- DICOM SR in PACS --------------------------------------------------------------
+    def _source_dicom(self, image_id: str) -> str:
+        """The cached DICOM instance of a series (fetched if needed)."""
+        from cephmark.app.geometry import dicom_files_in
+
+        self.get_image_uri(image_id)
+        files = dicom_files_in(os.path.join(self._datastore.image_path(), image_id))
+        if len(files) != 1:
+            raise ValueError(f"series {image_id}: expected one cached DICOM instance, found {len(files)}")
+        return str(files[0])
+
+    def _store_sr(self, image_id: str, landmarks: List[Any], description: str, model: Optional[str]) -> str:
+        from cephmark.io.dicom import read_dataset
+        from cephmark.io.dicomweb import store
+        from cephmark.io.sr import build_sr
+
+        sr = build_sr(read_dataset(self._source_dicom(image_id), stop_before_pixels=True), landmarks,
+                      style=self.sr_style, model_name=model, series_description=description)
+        store(self._client, [sr])
+        self._sr_cache = None
+        return str(sr.SOPInstanceUID)
+
+    def store_result_sr(self, image_id: str, landmarks: List[Any], model: Optional[str] = None) -> str:
+        """Store a model's landmarks for a series as an SR (batch inference)."""
+        from cephmark.io.sr import SERIES_DESCRIPTION
+
+        check_id(image_id)
+        return self._store_sr(image_id, landmarks, SERIES_DESCRIPTION, model)
+
+    def label_srs(self) -> Dict[str, Dataset]:
+        """Series id -> the newest labelling SR on the server (see the module docstring)."""
+        now = time.monotonic()
+        if self._sr_cache is None or now - self._sr_cache[0] >= self._list_ttl:
+            from cephmark.io.dicomweb import label_srs
+
+            try:
+                found = label_srs(self._client)
+            except Exception as exc:
+                logger.warning("DICOMweb: cannot search for SR labels: %s", exc)
+                found = {}
+            self._sr_cache = (now, found)
+        return dict(self._sr_cache[1])
+
+    def _sync_sr_labels(self) -> None:
+        """Make each series' labelling SR its local final label (unless it already is)."""
+        from cephmark.io.sr import sr_bytes
+        from cephmark.util import atomic_write_bytes
+
+        for image_id, sr in self.label_srs().items():
+            if image_id not in self.list_images():
+                continue
+            uid = str(sr.SOPInstanceUID)
+            info = LocalDatastore.get_label_info(self, image_id, DefaultLabelTag.FINAL) or {}
+            if info.get("sr_sop_instance_uid") == uid:
+                continue
+            folder = tempfile.mkdtemp(prefix="label_sr_")
+            try:
+                self.get_image_uri(image_id)
+                path = atomic_write_bytes(os.path.join(folder, f"{image_id}.dcm"), sr_bytes(sr))
+                LocalDatastore.save_label(self, image_id, str(path), DefaultLabelTag.FINAL,
+                                          {"sr_sop_instance_uid": uid, "source": "DICOM SR on the server",
+                                           "manufacturer": str(sr.get("Manufacturer", ""))})
+            except Exception as exc:  # one bad SR must not hide the other labels
+                logger.warning("DICOMweb: SR %s (label of %s) not used: %s", uid, image_id, exc)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
 
     # -- listing ----------------------------------------------------------------------
     def list_images(self) -> List[str]:
@@ -159,7 +235,9 @@ class CephDICOMWebDatastore(FreshMixin, DICOMWebDatastore):
         return LocalDatastore.get_labeled_images(self)
 
     def get_labeled_images(self, label_tag: Optional[str] = None, labels: Optional[List[str]] = None) -> List[str]:
-        local = [i for i in self._local_final() if i in self.list_images()]
+        images = self.list_images()
+        local = [i for i in self._local_final() if i in images]
+        local += [i for i in self.label_srs() if i in images]
         try:
             remote = super().get_labeled_images(label_tag, labels)
         except Exception as exc:  # a server without SEG search support
@@ -201,6 +279,21 @@ class CephDICOMWebDatastore(FreshMixin, DICOMWebDatastore):
                    label_id: str = "") -> str:
         check_id(image_id)
         check_id(label_tag, "label tag")
+        if label_tag == DefaultLabelTag.FINAL and self.store_sr:  # the final label goes to PACS as an SR
+            from cephmark.app.geometry import load_app_image
+            from cephmark.app.targets import label_points
+            from cephmark.io.sr import FINAL_LABEL_DESCRIPTION
+            from cephmark.landmarks import CLDETECTION_38
+
+            geometry = load_app_image(self.get_image_uri(image_id)).geometry
+            points = label_points(label_filename, geometry, label_info, CLDETECTION_38)
+            landmarks = [{"name": n, "x": x, "y": y, "score": None, "found": True} for n, (x, y) in points.items()]
+            try:
+                sr_uid = self._store_sr(image_id, landmarks, FINAL_LABEL_DESCRIPTION, None)
+            except Exception as exc:  # the label is still kept below; say it did not reach PACS
+                logger.warning("DICOMweb: final label of %s not stored as SR: %s", image_id, exc)
+            else:
+                label_info = {**(label_info or {}), "sr_sop_instance_uid": sr_uid}
         if label_tag == DefaultLabelTag.FINAL and not has_seg_tool():
             logger.warning("DICOMweb: itkimage2segimage (dcmqi) is not on PATH: the final label of %s is "
                            "kept in the local cache only, not uploaded as DICOM SEG", image_id)
@@ -216,4 +309,5 @@ class CephDICOMWebDatastore(FreshMixin, DICOMWebDatastore):
                 self._download_labeled_data()
             except Exception as exc:
                 logger.warning("DICOMweb: cannot fetch SEG labels: %s", exc)
+        self._sync_sr_labels()
         return LocalDatastore.datalist(self, full_path)

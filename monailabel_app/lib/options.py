@@ -3,7 +3,9 @@
 App keys: ``models`` (``all`` or a comma list of the models declared in ``lib/configs``),
 the model-file keys the specs name (``cldetection_model``, ``calibration_model``,
 ``calibration_refiner``, ...), ``model_dir``, ``use_published``, ``config`` (a cephmark YAML),
-``dicomweb_modalities``, ``disc_radius``, ``tracking``, ``tracking_uri``. Every other key is a
+``dicomweb_modalities``, ``dicomweb_store_sr`` (default true: batch inference and final labels
+are stored on the DICOMweb server as DICOM SR), ``sr_style`` (``standard`` or ``ohif``),
+``disc_radius``, ``tracking``, ``tracking_uri``. Every other key is a
 cephmark config entry: dotted (``train.epochs``, ``preprocess.image_size``) or a known alias
 (``image_size``, ``flip_test``, ``max_epochs``). Preprocessing entries given here win over what a
 checkpoint carries (as ``cephmark predict --image-size`` does).
@@ -24,7 +26,8 @@ from .spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-GENERAL_KEYS = {"models", "model_dir", "use_published", "config", "dicomweb_modalities", "disc_radius",
+GENERAL_KEYS = {"models", "model_dir", "use_published", "config", "dicomweb_modalities", "dicomweb_store_sr",
+                "sr_style", "disc_radius",
                 "tracking", "tracking_uri", "server_mode", "preload", "skip_scoring", "skip_strategies",
                 "skip_trainers"}
 
@@ -39,6 +42,8 @@ class AppOptions:
     config_file: Path | None = None
     config_updates: dict[str, Any] = field(default_factory=dict)
     dicomweb_modalities: list[str] = field(default_factory=lambda: ["DX", "CR", "SC"])
+    dicomweb_store_sr: bool = True
+    sr_style: str = "standard"
     disc_radius: float = 0.0
     tracking: bool = False
     tracking_uri: str = ""
@@ -84,10 +89,16 @@ class AppOptions:
         model_dir = Path(os.path.expanduser(str(conf.get("model_dir") or app_dir / "model"))).resolve()
         modalities = [m.strip().upper() for m in str(conf.get("dicomweb_modalities", "DX,CR,SC")).split(",")
                       if m.strip()]
+        from cephmark.io.sr import SR_STYLES
+
+        sr_style = str(conf.get("sr_style") or "standard").strip().lower()
+        if sr_style not in SR_STYLES:
+            raise ValueError(f"--conf sr_style: {sr_style!r}; choose {' or '.join(SR_STYLES)}")
         return cls(
             app_dir=app_dir, models=models, model_dir=model_dir,
             model_files={k: path_of(k) for k in file_keys}, use_published=parse_bool(conf.get("use_published"), True),
             config_file=config_file, config_updates=updates, dicomweb_modalities=modalities,
+            dicomweb_store_sr=parse_bool(conf.get("dicomweb_store_sr"), True), sr_style=sr_style,
             disc_radius=float(conf.get("disc_radius") or 0.0),
             tracking=parse_bool(conf.get("tracking"), False), tracking_uri=str(conf.get("tracking_uri") or ""),
         )

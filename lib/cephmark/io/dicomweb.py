@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 from pydicom.dataset import Dataset
 
 __all__ = ["SeriesRef", "DicomwebError", "connect", "find_series", "fetch_series", "series_with_our_sr",
-           "store", "instance_url", "DEFAULT_MODALITIES"]
+           "store", "instance_url", "label_srs", "DEFAULT_MODALITIES"]
 
 DEFAULT_MODALITIES = ("DX", "CR", "SC")
 _DATE_RANGE = re.compile(r"^(\d{8})?-(\d{8})?$|^\d{8}$")
@@ -141,3 +141,38 @@ def instance_url(client, ds: Dataset) -> str:
     """WADO-RS address of an instance, used as its name in results."""
     return (f"{client.base_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
             f"/instances/{ds.SOPInstanceUID}")
+
+
+def _created(ds: Dataset) -> str:
+    return "".join(str(ds.get(k, "")) for k in ("ContentDate", "ContentTime", "InstanceCreationDate",
+                                                "InstanceCreationTime"))
+
+
+def label_srs(client) -> dict[str, Dataset]:
+    """Series UID -> the newest SR on the server that is a landmark *label* for it: one saved by
+    another program (OHIF's "Create SR" after a user moved or added points) or cephmark's final
+    label (series description :data:`cephmark.io.sr.FINAL_LABEL_DESCRIPTION`); cephmark's model
+    output SRs are not labels. An SR whose points reference no known image is skipped."""
+    from cephmark.io.sr import FINAL_LABEL_DESCRIPTION, MANUFACTURER, SRReadError, read_sr_landmarks
+
+    best: dict[str, Dataset] = {}
+    for entry in _call(client, "QIDO SR series", client.search_for_series,
+                       search_filters={"Modality": "SR"}, get_remaining=True):
+        study, series = _value(entry, "0020000D"), _value(entry, "0020000E")
+        for meta in _call(client, f"WADO-RS SR metadata {series}", client.retrieve_series_metadata, study, series):
+            ds = Dataset.from_json(meta)  # an SR's content is all in its metadata
+            ours = str(ds.get("Manufacturer", "")) == MANUFACTURER
+            if ours and str(ds.get("SeriesDescription", "")) != FINAL_LABEL_DESCRIPTION:
+                continue  # a model's prediction, not a label
+            try:
+                got = read_sr_landmarks(ds)
+            except SRReadError:
+                continue
+            target = got.referenced_series_uid
+            if target is None and got.referenced_sop_instance_uid:  # no evidence list: ask the server
+                hits = _call(client, "QIDO instance", client.search_for_instances, study_instance_uid=study,
+                             search_filters={"SOPInstanceUID": got.referenced_sop_instance_uid})
+                target = _value(hits[0], "0020000E") if hits else None
+            if target and (target not in best or _created(ds) > _created(best[target])):
+                best[target] = ds
+    return best

@@ -56,14 +56,15 @@ from pydicom.uid import generate_uid
 
 from cephmark.util import atomic_write_bytes
 
-__all__ = ["SR_STYLES", "OHIF_TRACKING_ID", "SCHEME", "MANUFACTURER", "build_sr", "write_sr",
+__all__ = ["SR_STYLES", "OHIF_TRACKING_ID", "SCHEME", "MANUFACTURER", "FINAL_LABEL_DESCRIPTION", "build_sr", "write_sr",
            "sr_bytes", "SRLandmarks", "read_sr_landmarks", "is_cephmark_sr", "sr_referenced_series", "SRReadError"]
 
 SR_STYLES = ("standard", "ohif")
 OHIF_TRACKING_ID = "Cornerstone3DTools@^0.1.0:ArrowAnnotate"
 SCHEME = "99CEPHMARK"
 MANUFACTURER = "cephmark"
-SERIES_DESCRIPTION = "cephmark landmarks"
+SERIES_DESCRIPTION = "cephmark landmarks"  # a model's output
+FINAL_LABEL_DESCRIPTION = "cephmark final label"  # a label saved through the MONAI Label app
 PIXEL_ORIGIN = 0.5  # SCOORD value of the centre of pixel 0 (PS3.3 C.18.6.1.1)
 UNITS = {"deg": ("deg", "degree"), "mm": ("mm", "millimeter"), "%": ("%", "percent"),
          "ratio": ("{ratio}", "ratio"), "1": ("1", "no units"), "mm/px": ("mm/{pixel}", "millimeter per pixel")}
@@ -227,7 +228,8 @@ def _evidence(source: Dataset) -> Dataset:
 
 def build_sr(source: Dataset, landmarks: Sequence[Any], *, calibration: Mapping[str, Any] | None = None,
              measurements: Any = None, style: str = "standard", model_name: str | None = None,
-             series_instance_uid: str | None = None, series_number: int = 990):
+             series_instance_uid: str | None = None, series_number: int = 990,
+             series_description: str = SERIES_DESCRIPTION):
     """An Enhanced SR (highdicom) for one source image dataset (see the module docstring).
 
     ``landmarks``: objects or dicts with ``name, x, y, score, found`` in cephmark's pixel
@@ -259,7 +261,7 @@ def build_sr(source: Dataset, landmarks: Sequence[Any], *, calibration: Mapping[
     sr = hd.sr.EnhancedSR(
         evidence=[source], content=report[0], series_instance_uid=series_instance_uid or generate_uid(),
         series_number=series_number, sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer=MANUFACTURER, series_description=SERIES_DESCRIPTION, is_complete=True)
+        manufacturer=MANUFACTURER, series_description=series_description, is_complete=True)
     if derived:
         _add_derived(sr, derived)
     if style == "ohif":
@@ -319,9 +321,21 @@ def write_sr(source: str | Path | Dataset, landmarks: Sequence[Any], out_path: s
 
 
 def sr_bytes(sr: Dataset) -> bytes:
-    """The SR as a DICOM file (Part 10) in memory."""
+    """The SR as a DICOM file (Part 10) in memory; a dataset without file meta information (e.g.
+    from DICOMweb JSON metadata) is written as Explicit VR Little Endian."""
     from io import BytesIO
 
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    if not getattr(sr, "file_meta", None) or "TransferSyntaxUID" not in sr.file_meta:
+        sr = Dataset(sr)
+        sr.file_meta = FileMetaDataset()
+        sr.file_meta.MediaStorageSOPClassUID = sr.SOPClassUID
+        sr.file_meta.MediaStorageSOPInstanceUID = sr.SOPInstanceUID
+        sr.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        sr.is_little_endian, sr.is_implicit_VR = True, False
+        sr.preamble = b"\0" * 128
     buf = BytesIO()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=f".*{_OHIF_SH}")
