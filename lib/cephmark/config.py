@@ -68,6 +68,10 @@ class InferConfig:
     # "not_a_cephalogram"
     min_score: float = 0.0
     max_implausible_fraction: float = 0.5
+    # the ruler's mark spacing in mm (e.g. 1.0): mm/px from the marks' pitch along p1 -> p2 and
+    # p1 on the nearest major mark (every ruler_major_every-th), p2 above it (calibration.pitch_stage)
+    ruler_pitch_mm: float | None = None
+    ruler_major_every: int | None = 5
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from cephmark.analysis.compute import MeasurementSet, measure
+from cephmark.calibration.pitch_stage import RulerConvention, apply_pitch
 from cephmark.calibration.scale import Calibration, CalibrationPolicy, calibrate, marks_from
 from cephmark.inference.results import ImageResult, LandmarkResult
 from cephmark.io import CephImage, read_image
@@ -60,7 +61,7 @@ def with_scale(result: ImageResult, mm_per_px: float | None) -> ImageResult:
 def analyze_points(result: ImageResult, ruler: ImageResult | None = None, *, ruler_model: bool | None = None,
                    analyses: list[str] | None = None, face: str = "auto",
                    policy: CalibrationPolicy | None = None, model_names: Sequence[str] | None = None,
-                   flags: dict | None = None) -> AnalysisResult:
+                   flags: dict | None = None, pitch: dict | None = None) -> AnalysisResult:
     """Calibration and measurements from landmarks (and ruler marks: ``ruler``, else p1/p2 among
     ``result``'s landmarks when it has them)."""
     source = ruler if ruler is not None else result
@@ -69,7 +70,8 @@ def analyze_points(result: ImageResult, ruler: ImageResult | None = None, *, rul
     if ruler_model is None:
         ruler_model = has_ruler
     dicom_tag = result.spacing_source if result.spacing_source else None
-    cal = calibrate(p1, p2, result.spacing_mm, dicom_tag, flags=flags, policy=policy, ruler_model=ruler_model)
+    cal = calibrate(p1, p2, result.spacing_mm, dicom_tag, flags=flags, policy=policy, ruler_model=ruler_model,
+                    pitch=pitch)
     points = {lm.name: (lm.x, lm.y) for lm in result.landmarks if lm.found and lm.name not in RULER}
     ms = measure(points, cal.mm_per_px, analyses, unavailable_reasons(result, model_names), face)
     return AnalysisResult(with_scale(result, cal.mm_per_px), cal, ms)
@@ -79,8 +81,10 @@ class Analyzer:
     """A landmark model, an optional ruler model and the analysis options."""
 
     def __init__(self, landmarks: Predictor, ruler: Predictor | None = None, analyses: list[str] | None = None,
-                 face: str = "auto", policy: CalibrationPolicy | None = None) -> None:
+                 face: str = "auto", policy: CalibrationPolicy | None = None,
+                 pitch: RulerConvention | None = None) -> None:
         self.landmarks, self.ruler = landmarks, ruler
+        self.pitch = pitch  # measure the ruler's mark pitch after the ruler marks (pitch_stage)
         self.analyses, self.face, self.policy = analyses, face, policy
         if ruler is not None:
             missing = [n for n in RULER if n not in ruler.landmark_names]
@@ -95,9 +99,14 @@ class Analyzer:
         lm = self.landmarks.predict_one(image)
         ruler, flags = read_ruler(self.ruler, image) if self.ruler is not None else (None, None)
         has_own = all(n in self.landmarks.landmark_names for n in RULER)
+        pitch = None
+        if self.pitch is not None and (ruler is not None or has_own):
+            marks, pitch = apply_pitch(image.pixels, ruler if ruler is not None else lm, self.pitch)
+            ruler = marks if ruler is not None else None
+            lm = lm if ruler is not None else marks
         return analyze_points(lm, ruler, ruler_model=ruler is not None or has_own, analyses=self.analyses,
                               face=self.face, policy=self.policy,
-                              model_names=list(self.landmarks.landmark_names), flags=flags)
+                              model_names=list(self.landmarks.landmark_names), flags=flags, pitch=pitch)
 
 
 def read_ruler(predictor: Predictor, image: CephImage) -> tuple[ImageResult, dict | None]:

@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 from cephmark.landmarks import RULER, RULER_DISTANCE_MM
 
-SOURCES = ("ruler", "dicom", "annotation", "none")  # annotation: spacing stated with given points
+# annotation: spacing stated with given points; ruler_pitch: the ruler's mark pitch (pitch_stage)
+SOURCES = ("ruler", "ruler_pitch", "dicom", "annotation", "none")
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,14 @@ def ruler_problems(p1: RulerMark | None, p2: RulerMark | None, policy: Calibrati
 def calibrate(p1: RulerMark | None = None, p2: RulerMark | None = None,
               dicom_spacing_mm: float | None = None, dicom_tag: str | None = None,
               flags: dict[str, Any] | None = None, policy: CalibrationPolicy | None = None,
-              ruler_model: bool = True) -> Calibration:
+              ruler_model: bool = True, pitch: dict[str, Any] | None = None) -> Calibration:
     """The calibration record of one image.
 
     ``p1``/``p2``: the ruler marks (None when no ruler model ran: ``ruler_model=False``).
     ``flags``: the ruler model's own plausibility verdict (``status``, ``reasons``, ``score``),
     when it gives one; its reasons are added to ours.
+    ``pitch``: the ruler pitch record (`cephmark.calibration.pitch_stage.apply_pitch`): its
+    mm/px replaces the marks' (source ``ruler_pitch``), its reasons are added.
     """
     policy = policy or CalibrationPolicy()
     reasons: list[str] = []
@@ -117,10 +120,18 @@ def calibrate(p1: RulerMark | None = None, p2: RulerMark | None = None,
             if flags.get("status") not in (None, "ok"):
                 reasons += [f"ruler model: {r}" for r in flags.get("reasons") or [flags["status"]]
                             if f"ruler model: {r}" not in reasons]
+        if pitch:
+            reasons += [r for r in pitch.get("reasons") or [] if r not in reasons]
+            if ruler is not None:
+                ruler["pitch"] = {k: pitch.get(k) for k in ("mm_per_px", "pitch_px", "marks", "quality",
+                                                            "std_error_pct", "marks_mm_per_px", "moved_marks")}
+            if pitch.get("mm_per_px") and mmpx_ruler is not None:
+                mmpx_ruler = float(pitch["mm_per_px"])
     dicom = dicom_spacing_mm if dicom_spacing_mm and dicom_spacing_mm > 0 else None
     rel = None
     if mmpx_ruler is not None:
-        source, mmpx = "ruler", mmpx_ruler
+        source = "ruler_pitch" if pitch and pitch.get("mm_per_px") else "ruler"
+        mmpx = mmpx_ruler
         if dicom is not None:
             rel = (mmpx_ruler - dicom) / dicom
             lo = 1.0 / policy.magnification[1] - 1.0 - policy.tolerance

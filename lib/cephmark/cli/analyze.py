@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"'{NO_MODEL}': no ruler, DICOM spacing only)")
     p.add_argument("--calibration-refiner", metavar="MODEL",
                    help="crop refiner for the ruler model's p1/p2 (second pass)")
+    p.add_argument("--ruler-pitch", type=float, metavar="MM",
+                   help="the ruler's mark spacing (e.g. 1): mm/px from the marks' pitch measured along "
+                        "p1 -> p2, p1/p2 moved onto their marks (infer.ruler_pitch_mm; default off)")
     p.add_argument("--analysis", metavar="NAME,...",
                    help=f"analyses to compute (default: all): {', '.join(ANALYSES)}")
     p.add_argument("--face", choices=("auto", "right", "left"), default="auto",
@@ -76,6 +79,7 @@ def _from_models(args, analyses):
     from tqdm import tqdm
 
     from cephmark.analysis.pipeline import Analyzer
+    from cephmark.calibration.pitch_stage import convention_from
     from cephmark.cli.common import load_config
     from cephmark.inference.refine import build_predictor
     from cephmark.io import read_image
@@ -84,13 +88,13 @@ def _from_models(args, analyses):
     if not args.inputs and not args.dicomweb:
         raise ValueError("give images (files or folders), --dicomweb URL, or --landmarks FILE")
     cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
-                             "infer.checkpoint": args.checkpoint})
+                             "infer.checkpoint": args.checkpoint, "infer.ruler_pitch_mm": args.ruler_pitch})
     checkpoint = cfg.infer.checkpoint or default_checkpoint()
     source = ImageSource(args, model_name=Path(checkpoint).name)  # local files or DICOMweb series
     total = source.plan()
     landmarks = build_predictor(checkpoint, cfg)
     ruler = _ruler_predictor(args, cfg)
-    analyzer = Analyzer(landmarks, ruler, analyses, args.face)
+    analyzer = Analyzer(landmarks, ruler, analyses, args.face, pitch=convention_from(cfg))
     items, failures = [], []
     bar = tqdm(total=total, unit="image", disable=total < 3, file=sys.stderr)
     for paths in source.batches():
