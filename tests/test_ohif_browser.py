@@ -90,10 +90,13 @@ def page(stack):
 
 
 def _open_study(page, stack, study: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{stack['server'].url}/ohif/viewer?StudyInstanceUIDs={study}", wait_until="networkidle")
-    banner = page.get_by_text("Confirm and Hide")
-    if banner.count():
-        banner.click()
+    try:  # OHIF's "investigational use" banner covers the bottom of the viewport
+        page.get_by_text("Confirm and Hide").click(timeout=15_000)
+    except PlaywrightTimeout:
+        pass  # not shown (e.g. already confirmed in this profile)
 
 
 def test_ohif_shows_cephmark_sr_landmarks(stack, page):

@@ -9,6 +9,7 @@ stores one SR per image back (STOW-RS); a rerun skips series that already have c
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import tempfile
@@ -46,6 +47,8 @@ class ImageSource:
         self.client = None
         self.skipped: list[str] = []  # series skipped because they already have our SR
         self.notes: list[str] = []
+        for noisy in ("dicomweb_client", "highdicom"):  # one INFO line per request / copied module
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         if args.dicomweb:
             if args.inputs:
                 raise ValueError("give INPUT files or --dicomweb URL, not both")
