@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import re
 import tempfile
 import time
 from typing import Any, Callable, Dict, Sequence
@@ -48,13 +49,16 @@ import cephmark
 from lib.activelearning import INFO_KEY, UncertaintyCache, UncertaintyScoring, UncertaintyStrategy, store
 from lib.configs import collect_specs
 from lib.datastore import DATASTORE_PATTERNS, CephDICOMWebDatastore, SafeLocalDatastore, unsafe_reason
-from lib.infers import LandmarkInferTask
+from lib.infers import InvalidParams, LandmarkInferTask
 from lib.models import ModelSource
 from lib.options import AppOptions
 from lib.spec import ModelSpec
 from lib.trainers import LandmarkTrainTask
 
 logger = logging.getLogger(__name__)
+
+UPLOAD_NAME = re.compile(r"tmp[a-z0-9_]{8}(\.[A-Za-z0-9]+){0,3}")  # NamedTemporaryFile().name + suffix
+UPLOAD_MAX_AGE_S = 600.0
 
 
 class CephMarkApp(MONAILabelApp):
@@ -140,16 +144,27 @@ class CephMarkApp(MONAILabelApp):
         }
         return meta
 
+    def on_init_complete(self):
+        super().on_init_complete()
+        answer_bad_json_with_400()
+
     # -- requests ---------------------------------------------------------------------
     def _allowed_path(self, image: str) -> bool:
-        """An absolute path the server itself created: an uploaded file or a session image."""
-        if not os.path.isabs(image) or os.path.normpath(image) != image or not os.path.exists(image):
+        """An absolute path the server itself created: an uploaded file (MONAI Label writes it as
+        ``tempfile.NamedTemporaryFile().name``: ``<tmp>/tmpXXXXXXXX<suffix>``, fresh) or a session
+        image. Anything else is refused the same way whether it exists or not (no probing)."""
+        if not os.path.isabs(image) or os.path.normpath(image) != image:
             return False
-        parent = os.path.dirname(image)
         session_root = settings.MONAI_LABEL_SESSION_PATH.strip() or os.path.join(
             pathlib.Path.home(), ".cache", "monailabel", "sessions")
-        return parent == tempfile.gettempdir() or os.path.commonpath(
-            [os.path.realpath(image), os.path.realpath(session_root)]) == os.path.realpath(session_root)
+        if os.path.commonpath([os.path.realpath(image), os.path.realpath(session_root)]) == os.path.realpath(session_root):
+            return os.path.exists(image)
+        if os.path.dirname(image) != tempfile.gettempdir() or not UPLOAD_NAME.fullmatch(os.path.basename(image)):
+            return False
+        try:
+            return not os.path.islink(image) and time.time() - os.path.getmtime(image) < UPLOAD_MAX_AGE_S
+        except OSError:
+            return False
 
     def _check_image(self, image: str, datastore: Datastore) -> None:
         reason = unsafe_reason(image)
@@ -172,6 +187,8 @@ class CephMarkApp(MONAILabelApp):
             result = super().infer(request, datastore)
         except HTTPException:
             raise
+        except InvalidParams as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
         except MONAILabelException as exc:
             raise HTTPException(status_code=400, detail=str(exc.msg)) from exc
         except FileNotFoundError as exc:
@@ -209,6 +226,25 @@ class CephMarkApp(MONAILabelApp):
             request["device"] = "cpu"
         infer: Callable = safe_infer
         return self._batch_infer(request, datastore if datastore else self.datastore(), infer)
+
+
+def answer_bad_json_with_400() -> None:
+    """MONAI Label's endpoints parse the ``params`` form field with ``json.loads`` before the app
+    sees the request: a non-JSON value would be an HTTP 500. Answer it with 400 instead."""
+    import json
+    import sys
+
+    from fastapi.responses import JSONResponse
+
+    server = getattr(sys.modules.get("monailabel.app"), "app", None)
+    if server is None or json.JSONDecodeError in server.exception_handlers:
+        return  # not the server process (batch/train children), or done
+
+    async def bad_json(request, exc: json.JSONDecodeError):
+        return JSONResponse(status_code=400, content={"detail": f"params is not valid JSON: {exc}"})
+
+    server.add_exception_handler(json.JSONDecodeError, bad_json)
+    server.middleware_stack = None  # rebuilt (with the handler) on the next request
 
 
 def _clean(message: str) -> str:

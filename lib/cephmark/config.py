@@ -66,7 +66,7 @@ class InferConfig:
     # bundled model): a found landmark whose heatmap peak is below min_score gets status "check";
     # an image with more than max_implausible_fraction of its landmarks not "ok" is reported as
     # "not_a_cephalogram"
-    min_score: float = 0.0
+    min_score: float = 0.10
     max_implausible_fraction: float = 0.5
     # the ruler's mark spacing in mm (e.g. 1.0): mm/px from the marks' pitch along p1 -> p2 and
     # p1 on the nearest major mark (every ruler_major_every-th), p2 above it (calibration.pitch_stage)

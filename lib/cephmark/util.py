@@ -10,6 +10,7 @@ target is left as it was.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-__all__ = ["DICOM_EXTENSIONS", "IMAGE_EXTENSIONS", "TRUE_WORDS", "FALSE_WORDS", "parse_bool",
+__all__ = ["DICOM_EXTENSIONS", "IMAGE_EXTENSIONS", "TRUE_WORDS", "FALSE_WORDS", "parse_bool", "json_safe",
            "current_umask", "file_mode", "atomic_open", "atomic_write_bytes", "atomic_write_text",
            "lazy_exports"]
 
@@ -45,6 +46,22 @@ def parse_bool(value: Any, default: bool | None = None) -> bool:
     if word in FALSE_WORDS:
         return False
     raise ValueError(f"not a boolean: {value!r} (use one of {sorted(TRUE_WORDS | FALSE_WORDS)})")
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain, strict JSON data: non-finite floats (NaN, +-Infinity) become None, numpy scalars
+    plain numbers, keys strings, tuples lists, anything else its ``str``."""
+    if type(obj).__module__ == "numpy" and hasattr(obj, "item") and getattr(obj, "ndim", 0) == 0:
+        obj = obj.item()  # numpy scalar -> Python bool/int/float (numpy is not imported here)
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return str(obj)
 
 
 def current_umask() -> int:

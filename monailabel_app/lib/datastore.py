@@ -29,6 +29,7 @@ from monailabel.datastore.dicom import DICOMWebDatastore
 from monailabel.datastore.local import LocalDatastore
 from monailabel.interfaces.datastore import DefaultLabelTag
 
+from cephmark.app import LabelRejected, check_label, load_app_image
 from cephmark.app.geometry import VOLUME_SUFFIXES
 from cephmark.util import IMAGE_EXTENSIONS
 
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 _SUFFIXES = IMAGE_EXTENSIONS + VOLUME_SUFFIXES  # what the app's image loader reads
 DATASTORE_PATTERNS = [f"*{e}" for e in _SUFFIXES] + [f"*{e.upper()}" for e in _SUFFIXES]
+# what a saved label file may end in (label maps, markups, SR): "<image id><suffix>"
+LABEL_SUFFIXES = frozenset(_SUFFIXES + (".mrk.json", ".json", ".nhdr", ".mhd"))
 
 
 def unsafe_reason(value: Any) -> str | None:
@@ -120,7 +123,23 @@ class SafeLocalDatastore(FreshMixin, LocalDatastore):
         check_id(image_id)
         check_id(label_tag, "label tag")
         self._fresh()
-        return super().save_label(image_id, label_filename, label_tag, label_info)
+        if image_id not in self._datastore.objects:
+            raise HTTPException(status_code=404, detail=f"image {image_id!r} is not in the datastore")
+        check_uploaded_label(label_filename, self.get_image_uri(image_id), image_id, label_info)
+        label_id = super().save_label(image_id, label_filename, label_tag, label_info)
+        self._remove_other_extensions(image_id, label_tag)
+        return label_id
+
+    def _remove_other_extensions(self, image_id: str, label_tag: str) -> None:
+        """A label saved as .mrk.json replaces an earlier .nii.gz of the same image (and so on):
+        the datastore records one extension, so a file of another would linger unused."""
+        folder = self._datastore.label_path(label_tag)
+        keep = self._datastore.objects[image_id].labels[label_tag].info.get("name")
+        for name in os.listdir(folder):
+            suffix = name[len(image_id):].lower() if name.startswith(image_id + ".") else ""
+            if name != keep and suffix in LABEL_SUFFIXES:
+                os.unlink(os.path.join(folder, name))
+                logger.info("label %s of %s replaced by %s: removed", name, image_id, keep)
 
     def remove_label(self, label_id: str, label_tag: str) -> None:
         check_id(label_id, "label id")
@@ -131,6 +150,21 @@ class SafeLocalDatastore(FreshMixin, LocalDatastore):
         if unsafe_reason(label_id) or unsafe_reason(label_tag):
             return ""
         return super().get_label_uri(label_id, label_tag)
+
+
+def check_uploaded_label(label_file: str, image_uri: str, image_id: str, label_info: Any) -> None:
+    """HTTP 413 / 422 unless the uploaded label can serve as training data (see check_label)."""
+    try:
+        geometry = load_app_image(image_uri).geometry
+    except Exception as exc:
+        raise HTTPException(status_code=422, detail=f"image {image_id!r} cannot be read to check its label: "
+                                                    f"{exc}") from exc
+    mapping = label_info.get("label_info") or label_info.get("label_names") if isinstance(label_info, dict) else None
+    try:
+        check_label(label_file, geometry, mapping)
+    except LabelRejected as exc:
+        raise HTTPException(status_code=413 if exc.too_large else 422,
+                            detail=f"label for image {image_id!r} refused: {exc}") from exc
 
 
 def has_seg_tool() -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +23,7 @@ from cephmark.config import CephConfig
 from cephmark.inference import LandmarkPredictor
 from cephmark.inference.refine import RefinedPredictor
 from cephmark.models.checkpoint import export_checkpoint
-from cephmark.util import atomic_write_text
+from cephmark.util import atomic_write_text, json_safe
 
 from .options import AppOptions
 from .spec import ModelSpec
@@ -39,19 +38,6 @@ def bundled_model() -> Path | None:
         return Path(default_checkpoint())
     except (FileNotFoundError, ImportError):
         return None
-
-
-def json_safe(obj: Any) -> Any:
-    """Plain JSON: non-finite floats (NaN metrics of a run without mm) become None."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (str, int, bool)) or obj is None:
-        return obj
-    return str(obj)
 
 
 def file_key(path: Path) -> str:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the real imports happen on first use (see cephmark.util.laz
     from cephmark.app.labelmap import (default_disc_radius, label_names, names_by_value, read_label_map_points,
                                        render_discs, write_label_map)
     from cephmark.app.markups import read_markups_points, to_markups, write_markups
-    from cephmark.app.targets import TrainingImage, label_points, write_points_csv
+    from cephmark.app.targets import LabelRejected, TrainingImage, check_label, label_points, write_points_csv
     from cephmark.app.uncertainty import Uncertainty, predict_with_uncertainty
 
 _EXPORTS = {
@@ -33,9 +33,11 @@ _EXPORTS = {
     "TrainingImage": "cephmark.app.targets",
     "label_points": "cephmark.app.targets",
     "write_points_csv": "cephmark.app.targets",
+    "LabelRejected": "cephmark.app.targets",
+    "check_label": "cephmark.app.targets",
     "Uncertainty": "cephmark.app.uncertainty",
     "predict_with_uncertainty": "cephmark.app.uncertainty",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["AppImage", "ImageGeometry", "load_app_image", "read_geometry", "default_disc_radius", "label_names", "names_by_value", "read_label_map_points", "render_discs", "write_label_map", "read_markups_points", "to_markups", "write_markups", "TrainingImage", "label_points", "write_points_csv", "Uncertainty", "predict_with_uncertainty"]
+__all__ = ["AppImage", "ImageGeometry", "load_app_image", "read_geometry", "default_disc_radius", "label_names", "names_by_value", "read_label_map_points", "render_discs", "write_label_map", "read_markups_points", "to_markups", "write_markups", "TrainingImage", "label_points", "write_points_csv", "LabelRejected", "check_label", "Uncertainty", "predict_with_uncertainty"]

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Sequence
 
-from cephmark.util import file_mode
+from cephmark.util import file_mode, json_safe
 
 
 @dataclass
@@ -63,17 +63,6 @@ def ruler_mm_per_px(result: ImageResult, p1: str = "p1", p2: str = "p2",
         return None
     d = math.hypot(a.x - b.x, a.y - b.y)
     return distance_mm / d if d > 0 else None
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float (NaN, +-Infinity) replaced by None: strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def to_json(data: Any, **kwargs: Any) -> str:

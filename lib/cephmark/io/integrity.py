@@ -40,6 +40,8 @@ def _png_problem(buf: bytes) -> str | None:
     pos, n = 8, len(buf)
     while pos + 8 <= n:
         length, kind = struct.unpack(">I4s", buf[pos:pos + 8])
+        if not kind.isalpha() or (pos == 8 and kind != b"IHDR"):
+            return None  # garbage, not a cut file: the decoder reports it
         end = pos + 12 + length  # length, type, data, CRC
         if end > n:
             return f"truncated PNG (chunk {kind.decode('latin-1')!r} runs past the end of the file)"

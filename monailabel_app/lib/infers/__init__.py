@@ -1,4 +1,4 @@
 """Infer tasks, generic over the model specs in :mod:`lib.configs`."""
-from .landmarks import LandmarkInferTask
+from .landmarks import InvalidParams, LandmarkInferTask
 
-__all__ = ["LandmarkInferTask"]
+__all__ = ["InvalidParams", "LandmarkInferTask"]

@@ -6,6 +6,7 @@ entries (e.g. the ruler's mm/px) to the JSON.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -17,7 +18,7 @@ from cephmark.app import (label_names, load_app_image, predict_with_uncertainty,
                           write_label_map, write_markups)
 from cephmark.app.labelmap import default_disc_radius
 from cephmark.cli.common import split_list
-from cephmark.util import parse_bool
+from cephmark.util import json_safe, parse_bool
 
 from ..models import ModelSource
 from ..spec import ModelSpec
@@ -25,6 +26,36 @@ from ..spec import ModelSpec
 logger = logging.getLogger(__name__)
 
 RESULT_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha", ".png")
+RESULT_DTYPES = ("uint8", "uint16", "int16", "int32", "uint32")  # label map value types
+BOOL_PARAMS = ("markups", "flip_test", "result_compress")
+
+
+class InvalidParams(ValueError):
+    """A request parameter with a value the task cannot use (answered with HTTP 400)."""
+
+
+def check_params(request: dict) -> None:
+    """Every parameter this task reads, checked before any work (InvalidParams naming it)."""
+    for key in BOOL_PARAMS:
+        if request.get(key) is not None:
+            try:
+                parse_bool(request[key])
+            except ValueError as exc:
+                raise InvalidParams(f"{key}: {exc}") from None
+    dtype = request.get("result_dtype")
+    if dtype not in (None, "") and str(dtype) not in RESULT_DTYPES:
+        raise InvalidParams(f"result_dtype {dtype!r} not supported; use one of {', '.join(RESULT_DTYPES)}")
+    ext = request.get("result_extension")
+    if ext not in (None, "") and ext not in RESULT_EXTENSIONS:
+        raise InvalidParams(f"result_extension {ext!r} not supported; use one of {', '.join(RESULT_EXTENSIONS)}")
+    radius = request.get("disc_radius")
+    try:
+        ok = radius in (None, "") or (not isinstance(radius, bool) and math.isfinite(float(radius))
+                                      and float(radius) >= 0)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InvalidParams(f"disc_radius {radius!r}: a number >= 0 expected")
 
 
 class LandmarkInferTask(InferTask):
@@ -91,6 +122,7 @@ class LandmarkInferTask(InferTask):
 
     def __call__(self, request: dict) -> tuple[str, dict]:
         t0 = time.time()
+        check_params(request)
         image = request.get("image")
         if not isinstance(image, str):
             raise ValueError("only image files are supported as input (got an in-memory array)")
@@ -131,8 +163,6 @@ class LandmarkInferTask(InferTask):
             out["result_format"] = "markups"
         else:
             ext = str(request.get("result_extension") or ".nii.gz")
-            if ext not in RESULT_EXTENSIONS:
-                raise ValueError(f"result_extension {ext!r} not supported; use one of {', '.join(RESULT_EXTENSIONS)}")
             dtype = request.get("result_dtype")
             points = [(lm.x, lm.y) if lm.found else None for lm in result.landmarks]
             label = render_discs(points, result.width, result.height, radius,
@@ -144,4 +174,4 @@ class LandmarkInferTask(InferTask):
         t3 = time.time()
         out["latencies"] = {"pre": round(t1 - t0, 3), "infer": round(t2 - t1, 3), "post": round(t3 - t2, 3),
                             "total": round(t3 - t0, 3)}
-        return path, out
+        return path, json_safe(out)  # strict JSON: a non-finite score is null (its reason says so)

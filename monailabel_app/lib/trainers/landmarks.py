@@ -24,9 +24,9 @@ from cephmark.app import TrainingImage, label_points, load_app_image, write_poin
 from cephmark.app.options import config_updates
 from cephmark.io import is_dicom
 from cephmark.landmarks import CLDETECTION_38
-from cephmark.util import IMAGE_EXTENSIONS, parse_bool
+from cephmark.util import IMAGE_EXTENSIONS, json_safe, parse_bool
 
-from ..models import ModelSource, json_safe
+from ..models import ModelSource
 from ..options import AppOptions
 from ..spec import ModelSpec
 
