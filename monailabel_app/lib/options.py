@@ -103,9 +103,13 @@ class AppOptions:
             tracking=parse_bool(conf.get("tracking"), False), tracking_uri=str(conf.get("tracking_uri") or ""),
         )
 
-    def base_config(self) -> CephConfig:
-        """A fresh config: defaults, the YAML file, then every config entry given with --conf."""
-        cfg = CephConfig.from_yaml(self.config_file) if self.config_file else CephConfig()
+    def base_config(self, recipe: str | Path | None = None) -> CephConfig:
+        """A fresh config: defaults, a task's training ``recipe`` (YAML), the --conf config file,
+        then every config entry given with --conf."""
+        cfg = CephConfig.from_yaml(recipe) if recipe else CephConfig()
+        if self.config_file:
+            own = CephConfig.from_yaml(self.config_file)
+            cfg.update({key: own.to_dict()[key.split(".")[0]][key.split(".")[1]] for key in own.given})
         return cfg.update(self.config_updates)
 
     def infer_overrides(self) -> dict[str, Any]:

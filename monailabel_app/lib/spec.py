@@ -48,6 +48,9 @@ class ModelSpec:
     also holds ``calibration`` (mm/px with status and reasons; that model when it is available,
     else the DICOM spacing), ``orientation`` and the cephalometric ``measurements``
     (`cephmark.analysis`). Request options ``analysis`` (comma list) and ``face``."""
+    train_recipe: str | None = None
+    """YAML config (path, or a file name in the project's ``configs/``) applied first by the train
+    task: the defaults the model is fine-tuned with (--conf entries and request options win)."""
     missing_hint: str = ""
     """How to get a model when there is none (added to the error message)."""
     order: int = 100

@@ -33,6 +33,7 @@ from ..spec import ModelSpec
 logger = logging.getLogger(__name__)
 
 # request keys MONAI Label clients add that are no training options
+PROJECT_CONFIGS = Path(__file__).resolve().parents[3] / "configs"  # the project's configs/
 IGNORED = {"model", "local_rank", "client_id", "bundle_path", "dataset",
            "max_workers", "logging", "run_id", "name", "train_ds", "val_ds", "pretrained", "val_split"}
 
@@ -48,12 +49,24 @@ class LandmarkTrainTask(TrainTask):
         self.options = options
         self.fixed_landmarks = list(spec.landmarks) or None
 
+    def recipe(self) -> Path | None:
+        """The spec's training recipe file (``configs/`` of the project unless a path)."""
+        name = self.spec.train_recipe
+        if not name:
+            return None
+        path = Path(name)
+        if not path.is_absolute() and not path.is_file():
+            path = PROJECT_CONFIGS / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.name}: training recipe {name} not found (looked in {PROJECT_CONFIGS})")
+        return path
+
     def default_names(self) -> list[str]:
         """Landmark names of a label that carries none: the model's, else the spec's."""
         return self.source.names() or list(self.spec.landmarks)
 
     def config(self) -> dict[str, Any]:
-        cfg = self.options.base_config()
+        cfg = self.options.base_config(self.recipe())
         t = cfg.train
         return {
             "epochs": t.epochs, "image_size": cfg.preprocess.image_size, "batch_size": t.batch_size,
@@ -121,7 +134,7 @@ class LandmarkTrainTask(TrainTask):
     # -- run --------------------------------------------------------------------------
     def __call__(self, request: dict, datastore: Datastore):
         start = time.time()
-        cfg = self.options.base_config()
+        cfg = self.options.base_config(self.recipe())
         params = {k: v for k, v in request.items() if k not in IGNORED and v is not None and v != ""}
         device = params.pop("device", None)
         multi_gpu = parse_bool(params.pop("multi_gpu", None), False)
