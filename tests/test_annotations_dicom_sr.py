@@ -66,3 +66,31 @@ def test_app_label_points_from_sr(study):
     from cephmark.app.targets import label_points
 
     assert label_points(study["labels"] / "b.dcm", ImageGeometry((40, 30), (1.0, 1.0), (0.0, 0.0), (1.0, 0.0, 0.0, 1.0))) == {"sella": (5.0, 6.0)}
+
+
+def test_finetune_on_sr_labels(tmp_path):
+    """``cephmark finetune`` trains from a folder of SR labels (ours and OHIF-shaped)."""
+    from test_training_helpers import N, finetune_cmd, make_tiny_reference, run_cli
+
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    labels.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        dx = _dx(images / f"{k}.dcm")
+        pixels = (rng.random((30, 40)) * 4000).astype(np.uint16)
+        ds = pydicom.dcmread(dx)
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(str(dx))
+        if k % 2:
+            ohif_saved_sr(dx, labels / f"{k}.dcm", {"sella": (10.5 + k, 8.5, 20.0, 20.0), "nasion": (30.5, 6.5 + k, 35.0, 9.0)})
+        else:
+            write_sr(dx, [{"name": "sella", "x": 10.0 + k, "y": 8.0, "score": 1.0, "found": True},
+                          {"name": "nasion", "x": 30.0, "y": 6.0 + k, "score": 1.0, "found": True}], labels / f"{k}.dcm")
+    config = tmp_path / "ft.yaml"
+    config.write_text("train:\n  warmup_iters: 1\n  lr_schedule: constant\n")
+    proc = run_cli(finetune_cmd(
+        "--cldetection-model", make_tiny_reference(tmp_path / "tiny.pth"), "--annotations", labels,
+        "--image-dir", images, "--image-size", N, "--batch-size", 2, "--epochs", 1, "--landmarks", "sella,nasion",
+        "--val-fraction", "0.25", "--seed", 1, "--workers", 0, "--output", tmp_path / "out", "--config", config))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list((tmp_path / "out").rglob("*.pth"))
