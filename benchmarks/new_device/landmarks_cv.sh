@@ -9,6 +9,7 @@
 #   issue      the issue's run: defaults, 30 epochs, whole backbone after 5 (lr 1e-3, normal augmentation)
 # Test predictions: runs/new_device/landmarks/VARIANT/f{k}/test/ (cephmark evaluate --out).
 set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}  # see p1p2_cv.sh
 cd "$(dirname "$0")/../.."
 export PYTHONPATH=$PWD/lib
 PY=${PY:-.venv/bin/python}

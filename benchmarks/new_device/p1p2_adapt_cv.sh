@@ -4,6 +4,7 @@
 # p1/p2 heads start from its own), 10 epochs, N from the source (256); then the ruler pitch
 # (cephmark.calibration.pitch) on the test images. Usage: p1p2_adapt_cv.sh SOURCE [folds...]
 set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}  # see p1p2_cv.sh
 cd "$(dirname "$0")/../.."
 export PYTHONPATH=$PWD/lib
 PY=${PY:-.venv/bin/python}
