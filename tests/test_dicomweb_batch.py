@@ -119,7 +119,9 @@ def test_bad_options_are_named(capsys, pacs, tmp_path):
 def test_analyze_stores_sr_with_calibration_and_measurements(capsys, pacs):
     study, series = pacs["series"]["cr"]
     out = pacs["root"] / "analysis.json"
-    rc = main(["analyze", "--dicomweb", pacs["orthanc"].dicomweb, "--series", series, "--store-sr",
+    small = pacs["root"] / "small.yaml"
+    small.write_text("preprocess:\n  image_size: 64\n")  # the tiny model at 64 px: a fast real run
+    rc = main(["analyze", "--config", str(small), "--dicomweb", pacs["orthanc"].dicomweb, "--series", series, "--store-sr",
                "--sr-style", "ohif", "--checkpoint", str(pacs["model"]), "--calibration", "none",
                "--device", "cpu", "--out", str(out)])
     err = capsys.readouterr().err
