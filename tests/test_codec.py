@@ -137,7 +137,8 @@ def test_predictor_reports_not_found_as_null(tiny_model_factory, tmp_path):
     write_results([res], tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())["images"][0]["landmarks"][1]
     assert data == {"name": "b", "x": None, "y": None, "score": -1.0, "found": False,
-                    "x_mm": None, "y_mm": None}
+                    "x_mm": None, "y_mm": None, "status": "not_found",
+                    "reasons": ["no heatmap peak above 0"]}
 
 
 # -- decode: singular Hessian --------------------------------------------------------------
