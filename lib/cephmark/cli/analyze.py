@@ -97,8 +97,8 @@ def _from_models(args, analyses):
     analyzer = Analyzer(landmarks, ruler, analyses, args.face, pitch=convention_from(cfg))
     items, failures = [], []
     bar = tqdm(total=total, unit="image", disable=total < 3, file=sys.stderr)
-    for paths in source.batches():
-        for path in paths:
+    try:
+        for path in source.images():
             bar.update(1)
             try:
                 image = read_image(path)
@@ -113,6 +113,8 @@ def _from_models(args, analyses):
                               measurements=result.measurements.to_dict())
             except (ValueError, OSError, RuntimeError) as exc:
                 failures.append(f"{path}: SR: {exc}")
+    finally:
+        source.close()
     bar.close()
     source.report("cephmark analyze")
     return items, failures

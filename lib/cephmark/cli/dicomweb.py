@@ -46,6 +46,7 @@ class ImageSource:
         self.model_name = model_name
         self.client = None
         self.skipped: list[str] = []  # series skipped because they already have our SR
+        self.cache: Path | None = None  # where DICOMweb instances are fetched
         self.notes: list[str] = []
         for noisy in ("dicomweb_client", "highdicom"):  # one INFO line per request / copied module
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -87,25 +88,29 @@ class ImageSource:
         self.refs = refs
         return sum(r.instances for r in refs)
 
-    def batches(self) -> Iterator[list[Path]]:
-        """Lists of image files: all INPUT files at once, or one DICOMweb series at a time."""
+    def images(self) -> Iterator[Path]:
+        """Image files one by one: the INPUT files, or the DICOMweb series' instances as they
+        are fetched (one series ahead, in a background thread)."""
         if self.client is None:
-            yield self.paths
+            yield from self.paths
             return
         from cephmark.io.dicomweb import fetch_series
 
         refs = self.refs
-        cache = Path(self.args.cache) if self.args.cache else Path(tempfile.mkdtemp(prefix="cephmark-dicomweb-"))
-        try:
-            with ThreadPoolExecutor(max_workers=1) as pool:  # fetch the next series during inference
-                ahead = pool.submit(fetch_series, self.client, refs[0], cache) if refs else None
-                for i in range(len(refs)):
-                    paths = ahead.result()
-                    ahead = pool.submit(fetch_series, self.client, refs[i + 1], cache) if i + 1 < len(refs) else None
-                    yield paths
-        finally:
-            if not self.args.cache:
-                shutil.rmtree(cache, ignore_errors=True)
+        if self.cache is None:
+            self.cache = Path(self.args.cache) if self.args.cache else Path(tempfile.mkdtemp(prefix="cephmark-dicomweb-"))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(fetch_series, self.client, refs[0], self.cache) if refs else None
+            for i in range(len(refs)):
+                paths = ahead.result()
+                ahead = pool.submit(fetch_series, self.client, refs[i + 1], self.cache) if i + 1 < len(refs) else None
+                yield from paths
+
+    def close(self) -> None:
+        """Remove the temporary fetch folder (not a ``--cache`` folder)."""
+        if self.cache is not None and not self.args.cache:
+            shutil.rmtree(self.cache, ignore_errors=True)
+        self.cache = None
 
     # -- results --------------------------------------------------------------------------------
     def finish(self, path: Path | str, result: Any, calibration: dict | None = None,
@@ -139,6 +144,8 @@ class ImageSource:
             from cephmark.io.dicomweb import instance_url
 
             result.image = instance_url(self.client, source)
+            if not self.args.cache:  # done with this fetched instance: keep the disk use bounded
+                Path(path).unlink(missing_ok=True)
 
     def report(self, prog: str) -> None:
         for note in self.notes:

@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, unit="image", disable=total < 3, file=sys.stderr)
 
     def outcomes():
-        for paths in source.batches():
-            for path, outcome, _ in predictor.iter_predictions(paths):
-                bar.update(1)
-                yield path, outcome
+        for path, outcome, _ in predictor.iter_predictions(source.images()):
+            bar.update(1)
+            yield path, outcome
 
     try:
         return run_batch(outcomes(), stream, total, "predict", on_result)
     finally:
         bar.close()
+        source.close()
         source.report("cephmark predict")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -90,19 +90,22 @@ class LandmarkPredictor:
             results.extend(self.decode(h, it["meta"]) for h, it in zip(heat, items))
         return results
 
-    def iter_predictions(self, paths: Sequence[str | Path]
+    def iter_predictions(self, paths: Iterable[str | Path]
                          ) -> Iterator[tuple[str, ImageResult | Exception, dict | None]]:
-        """Yield ``(path, result or error, prepared item)``; a bad file does not stop the rest."""
+        """Yield ``(path, result or error, prepared item)``; a bad file does not stop the rest.
+        ``paths`` may be any iterable (e.g. images arriving from a server as they are fetched)."""
         bs = max(1, self.config.infer.batch_size)
         pending: list[tuple[str, dict]] = []
-        for i, path in enumerate(paths):
+        for path in paths:
             try:
                 pending.append((str(path), self.prepare(path)))
             except Exception as exc:  # any failure (MemoryError included) is this image's only
                 yield str(path), exc, None
-            if pending and (len(pending) == bs or i == len(paths) - 1):
+            if len(pending) == bs:
                 yield from self._run_batch(pending)
                 pending = []
+        if pending:
+            yield from self._run_batch(pending)
 
     def _run_batch(self, pending: list[tuple[str, dict]]
                    ) -> Iterator[tuple[str, ImageResult | Exception, dict | None]]:
