@@ -94,6 +94,7 @@ class LandmarkInferTask(InferTask):
         DICOM spacing), ``orientation`` and ``measurements``. The landmarks' ``x_mm``/``y_mm``
         stay in the image's own (viewer) geometry; the measurements use ``calibration.mm_per_px``."""
         from cephmark.analysis.pipeline import analyze_points
+        from cephmark.calibration.pitch_stage import apply_pitch, convention_from
 
         peer = self.peers.get(self.spec.calibration_model)
         marks, failed = None, None
@@ -107,10 +108,14 @@ class LandmarkInferTask(InferTask):
             except (OSError, ValueError, RuntimeError) as exc:  # the landmarks still come back
                 logger.warning("%s: calibration model failed: %s", self.name, exc)
                 marks, failed = None, f"the {self.spec.calibration_model} model failed: {exc}"
+        pitch, convention = None, convention_from(self.source.make_config())  # --conf infer.ruler_pitch_mm
+        if marks is not None and convention is not None:
+            marks, pitch = apply_pitch(ceph.pixels, marks, convention)
         names = [lm.name for lm in result.landmarks]
         done = analyze_points(result, marks, ruler_model=marks is not None,
                               analyses=split_list(request.get("analysis")),
-                              face=str(request.get("face") or "auto"), model_names=names).to_dict()
+                              face=str(request.get("face") or "auto"), model_names=names,
+                              pitch=pitch).to_dict()
         if failed:
             done["calibration"]["reasons"].append(failed)
             done["calibration"]["status"] = "check"
