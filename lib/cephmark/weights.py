@@ -1,4 +1,4 @@
-"""The bundled starter model (trained only on the shared ISBI 2015 data; see weights/README.md)."""
+"""The bundled starter model (trained only on the shared ISBI 2015 data; how, and its results: benchmarks/starter/RESULTS.md)."""
 from __future__ import annotations
 
 from pathlib import Path

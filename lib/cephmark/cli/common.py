@@ -6,6 +6,8 @@ from typing import Any
 
 from cephmark.config import CephConfig
 
+DEFAULTS = CephConfig()  # what help texts quote as defaults
+
 
 def split_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
@@ -29,10 +31,10 @@ def add_refine_options(parser: argparse.ArgumentParser) -> None:
                         "the coarse points")
     g.add_argument("--refine-shift", type=float, metavar="PX",
                    help="average the refiner's heatmaps over a 3 x 3 grid of crops PX original pixels "
-                        "apart (default 0: one crop)")
+                        f"apart (default {DEFAULTS.infer.refine_shift:g}: one crop)")
     g.add_argument("--refine-prior-sigma", type=float, metavar="PX",
                    help="weight each refiner heatmap by a Gaussian of PX original pixels around the "
-                        "landmark's coarse position (default 0: off)")
+                        f"landmark's coarse position (default {DEFAULTS.infer.refine_prior_sigma:g}: off)")
 
 
 def refine_overrides(args: argparse.Namespace) -> dict[str, Any]:

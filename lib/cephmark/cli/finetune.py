@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from cephmark.cli.common import add_config_option, split_list
+from cephmark.cli.common import DEFAULTS, add_config_option, split_list
+
+T = DEFAULTS.train  # help texts quote the config's defaults
 
 
 def _flag(value: bool) -> bool | None:
@@ -38,34 +40,34 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--annotation-format", help="auto (default), label_studio, coco, csv, aariz, dicom_sr")
     data.add_argument("--val-annotations", metavar="FILE", help="separate validation annotations")
     data.add_argument("--val-fraction", type=float,
-                      help="share of the images held out for validation without --val-annotations (default 0.2)")
+                      help=f"share of the images held out for validation without --val-annotations (default {T.val_fraction:g})")
     data.add_argument("--image-size", type=int, help="network input and heatmap size N (default: the source "
-                      "checkpoint's, like its other preprocessing; 1024 without a record)")
+                      f"checkpoint's, like its other preprocessing; {DEFAULTS.preprocess.image_size} without a record)")
     data.add_argument("--crop-size", type=int, metavar="PX",
                       help="train a crop refiner: boxes of PX original pixels centred on the labelled "
                            "landmarks, warped to --image-size (use with predict/evaluate --refine-checkpoint)")
     data.add_argument("--crop-jitter", type=float, metavar="F",
-                      help="refiner training: random box offset up to F x crop size per axis (default 0.15)")
+                      help=f"refiner training: random box offset up to F x crop size per axis (default {T.crop_jitter:g})")
     data.add_argument("--cache-dir", metavar="DIR", help="keep decoded, resized images here between runs")
-    data.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    data.add_argument("--workers", type=int, help=f"DataLoader worker processes (default {T.workers})")
     tr = p.add_argument_group("training")
-    tr.add_argument("--epochs", type=int, help="default 100")
-    tr.add_argument("--batch-size", type=int, help="images per step (per process) (default 4)")
-    tr.add_argument("--lr", type=float, help="head learning rate (default 0.001; backbone x 0.1)")
+    tr.add_argument("--epochs", type=int, help=f"default {T.epochs}")
+    tr.add_argument("--batch-size", type=int, help=f"images per step (per process) (default {T.batch_size})")
+    tr.add_argument("--lr", type=float, help=f"head learning rate (default {T.lr:g}; backbone x {T.backbone_lr_factor:g})")
     tr.add_argument("--unfreeze-after", type=int, metavar="N",
                     help="train the backbone too after N epochs (default: backbone stays frozen)")
     tr.add_argument("--trainable-backbone", metavar="PARTS",
                     help="stage 2 trains only these backbone parts, comma-separated (e.g. transition3,stage4; "
                          "default/`all`: the whole backbone)")
     tr.add_argument("--intensity-augment", type=float, metavar="K",
-                    help="scale of the brightness/gamma/noise augmentation (default 1; 2 = strong; 0 = none)")
-    tr.add_argument("--patience", type=int, help="early stopping: epochs without validation-loss improvement (default 20; 0 = off)")
-    tr.add_argument("--seed", type=int, help="random seed (default 0)")
+                    help=f"scale of the brightness/gamma/noise augmentation (default {T.intensity_augment:g}; 2 = strong; 0 = none)")
+    tr.add_argument("--patience", type=int, help=f"early stopping: epochs without validation-loss improvement (default {T.patience}; 0 = off)")
+    tr.add_argument("--seed", type=int, help=f"random seed (default {T.seed})")
     tr.add_argument("--deterministic", action="store_true", help="deterministic kernels (reproducible, slower)")
     tr.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: auto)")
     tr.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
     out = p.add_argument_group("output")
-    out.add_argument("--output", metavar="DIR", help="output folder (default runs/finetune)")
+    out.add_argument("--output", metavar="DIR", help=f"output folder (default {T.output})")
     add_config_option(p)
     return p
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cephmark.cli.common import add_config_option, add_refine_options, split_list
+from cephmark.cli.common import DEFAULTS, add_config_option, add_refine_options, split_list
 from cephmark.cli.dicomweb import ImageSource, add_source_options
 
 
@@ -15,7 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cephmark predict", description=__doc__)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (or --dicomweb URL)")
     p.add_argument("--checkpoint", help="model file (default: the bundled starter model)")
-    p.add_argument("--image-size", type=int, help="network input size N (default: from the checkpoint, else 1024)")
+    p.add_argument("--image-size", type=int, help="network input size N (default: from the checkpoint, else "
+                   f"{DEFAULTS.preprocess.image_size})")
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: auto)")
     p.add_argument("--names", help="comma-separated landmark names when the checkpoint has none")
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlay", metavar="DIR", help="write overlay PNGs here")
     p.add_argument("--batch-size", type=int, help="images per forward pass")
     p.add_argument("--max-pixels", type=int, help="refuse images with more pixels (width x height, from the "
-                   "header, before decoding; default 64000000; 0 = no limit)")
+                   f"header, before decoding; default {DEFAULTS.infer.max_pixels}; 0 = no limit)")
     p.add_argument("--fast", action="store_true", help="optimised inference (BatchNorm folded, channels-last, "
                    "batched flip test; points within 0.1 px of the exact path)")
     add_refine_options(p)
