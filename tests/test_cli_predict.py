@@ -13,14 +13,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from cephmark.cli.main import main
 from cephmark.codecs import HeatmapCodec
+from cephmark.config import CephConfig
+from cephmark.inference import LandmarkPredictor
 from cephmark.inference.results import CSV_COLUMNS
 from cephmark.landmarks import CLDETECTION_38
 from cephmark.transforms import Box
 
 from conftest import save_reference_container
+from parity import assert_points_match, observed_heat_tol
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -255,11 +259,28 @@ def test_no_flip_is_the_single_pass(capsys, tmp_path, tiny_reference_dirs):
     xy_single = np.array([[p["x"], p["y"]] for p in single])
     assert np.abs(xy_flip - xy_single).max() > 1.0  # the option changes the result
 
-    dec = HeatmapCodec().decode(arrays["heatmaps_single_pass"])
-    expected = Box.whole_image(1935, 2400).to_image(dec.xy, ref.image_size)
-    assert np.abs(xy_single - expected).max() <= 1e-3
-    assert np.abs(np.array([p["score"] for p in single]) - dec.scores).max() <= 1e-5
-    assert np.abs(xy_flip - arrays["keypoints_xy"]).max() <= 1e-3
+    # heatmaps compared tightly; points within what the heatmap difference allows for each
+    # peak (a nearly flat peak moves 1e-3 px with the thread count; see tests/parity.py)
+    pred = LandmarkPredictor(str(ref.checkpoint), _config(ref.image_size))
+    x = torch.from_numpy(arrays["network_input"])[None]
+    scale = 1.25 * 2400 / ref.image_size  # image px per heatmap px
+    for flip, xy, key in ((False, xy_single, "heatmaps_single_pass"), (True, xy_flip, "heatmaps_flip_averaged")):
+        heat_tol = observed_heat_tol(pred.heatmaps(x, flip_test=flip)[0].numpy(), arrays[key])
+        dec = HeatmapCodec().decode(arrays[key])
+        expected = Box.whole_image(1935, 2400).to_image(dec.xy, ref.image_size)
+        assert_points_match(xy, expected, arrays[key], scale, heat_tol)
+    assert np.abs(np.array([p["score"] for p in single]) - dec_scores(arrays["heatmaps_single_pass"])).max() <= 1e-5
+
+
+def _config(n: int) -> CephConfig:
+    cfg = CephConfig()
+    cfg.preprocess.image_size = n
+    cfg.infer.device = "cpu"
+    return cfg
+
+
+def dec_scores(heatmaps: np.ndarray) -> np.ndarray:
+    return HeatmapCodec().decode(heatmaps).scores
 
 
 def test_missing_input_and_empty_folder(capsys, tmp_path, ckpt3):

@@ -23,6 +23,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from monailabel_helpers import (ISBI_IMAGES, Server, tiny_cephmark_checkpoint, tiny_checkpoint,  # noqa: E402
                                 wait_for, write_dicom)
+from parity import predictor_tolerances  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (ISBI_IMAGES / "001.jpg").is_file(),
                                 reason=f"shared ISBI images not found in {ISBI_IMAGES}")
@@ -97,13 +98,25 @@ def predictor(checkpoint):
     return LandmarkPredictor(str(checkpoint), CephConfig(), {"preprocess.image_size": IMAGE_SIZE})
 
 
-def assert_same_landmarks(got: list[dict], expected, tol: float = 1e-3) -> None:
+def assert_same_landmarks(got: list[dict], expected, tol=1e-3) -> None:
+    """``tol``: px, one or per landmark (``inf``: a peak whose argmax may switch, not compared;
+    see tests/parity.py). Another process's heatmaps differ by float reduction order."""
     assert [g["name"] for g in got] == [e.name for e in expected.landmarks]
-    for g, e in zip(got, expected.landmarks):
+    tols = np.broadcast_to(np.asarray(tol, dtype=float), (len(got),))
+    assert np.isfinite(tols).sum() >= len(got) // 2, f"too few stable peaks to compare: {tols}"
+    for g, e, t in zip(got, expected.landmarks, tols):
+        if not np.isfinite(t):
+            continue
         assert g["found"] == e.found, g["name"]
         if e.found:
-            assert abs(g["x"] - e.x) <= tol and abs(g["y"] - e.y) <= tol, (g, e)
+            assert abs(g["x"] - e.x) <= t and abs(g["y"] - e.y) <= t, (g, e, t)
             assert abs(g["score"] - e.score) <= 1e-4
+
+
+def same_as_predictor(got: list[dict], checkpoint, image) -> None:
+    """The server's landmarks equal an in-process predictor's, within each peak's tolerance."""
+    pred = predictor(checkpoint)
+    assert_same_landmarks(got, pred.predict([image])[0], predictor_tolerances(pred, image))
 
 
 def isolated_inside(landmarks: list[dict], width: int, height: int, r: float) -> list[int]:
@@ -154,7 +167,7 @@ def test_infer_label_map_matches_predictor(st):
     label_file, params = st.client.infer("cephalometric", "001", {})
     print(f"first infer: {time.monotonic() - t0:.2f}s")
     ref = predictor(st.model).predict([st.studies / "001.jpg"])[0]
-    assert_same_landmarks(params["landmarks"], ref)
+    same_as_predictor(params["landmarks"], st.model, st.studies / "001.jpg")
     assert (params["width"], params["height"]) == (ref.width, ref.height) == (1935, 2400)
     assert params["image"] == "001" and params["mm_per_px"] is None
     assert all(lm["x_mm"] is None for lm in params["landmarks"])
@@ -183,7 +196,7 @@ def test_infer_dicom_spacing_geometry_and_markups(st):
     dcm = st.studies / "004.dcm"
     label_file, params = st.client.infer("cephalometric", "004", {})
     ref = predictor(st.model).predict([dcm])[0]
-    assert_same_landmarks(params["landmarks"], ref)
+    same_as_predictor(params["landmarks"], st.model, dcm)
     assert params["spacing_mm"] == pytest.approx(0.1) and params["mm_per_px"] == pytest.approx(0.1)
     assert params["mm_per_px_source"] == "PixelSpacing"
     for lm in params["landmarks"]:
@@ -374,8 +387,8 @@ def test_batch_infer_over_datastore(st):
         assert original, image_id
         assert original["info"]["params"]["image"] == image_id
     assert "original" not in objects["corrupt"]["labels"]
-    ref = predictor(st.model).predict([st.studies / "003.jpg"])[0]
-    assert_same_landmarks(objects["003"]["labels"]["original"]["info"]["params"]["landmarks"], ref)
+    same_as_predictor(objects["003"]["labels"]["original"]["info"]["params"]["landmarks"], st.model,
+                      st.studies / "003.jpg")
 
 
 # -- 7. training, infer during training, reload of the published model -----------------------
@@ -426,8 +439,7 @@ def test_train_publishes_and_next_infer_uses_it(st):
 
     _, after = st.client.infer("cephalometric", "001", {})
     assert after["model_origin"] == "published" and after["model_path"] == str(published)
-    ref = predictor(published).predict([st.studies / "001.jpg"])[0]
-    assert_same_landmarks(after["landmarks"], ref)
+    same_as_predictor(after["landmarks"], published, st.studies / "001.jpg")
     assert set(after["label_names"]) == set(stats["landmarks"])
 
 
