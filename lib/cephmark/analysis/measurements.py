@@ -57,6 +57,11 @@ class Measurement:
     source: str
     classes: tuple[ClassRule, ...] = ()
     note: str = ""
+    display: str = ""  # the report's label when the name alone could mislead (default: name)
+
+    @property
+    def label(self) -> str:
+        return self.display or self.name
 
     def __post_init__(self):
         if self.unit not in UNITS:
@@ -85,12 +90,12 @@ TWEED = "Tweed, Angle Orthod 1954;24:121-169 (FMA 25, IMPA 90, FMIA 65 deg); SD 
 BJORK = "Bjork 1969 / Jarabak & Fizzell 1972 (polygon angles and sum, mean +- SD)"
 
 
-def _isbi(name, title, geometry, unit, c1, c2, c3, note="", norm=None, extra=()):
+def _isbi(name, title, geometry, unit, c1, c2, c3, note="", norm=None, extra=(), display=""):
     low, high = c1[1], c1[2]
     norm = norm or Norm(round((low + high) / 2, 3), round((high - low) / 2, 3))
     classes = (ClassRule("C1", c1[0], low, high),) + tuple(extra) + (
         ClassRule("C2", c2[0], *c2[1:]), ClassRule("C3", c3[0], *c3[1:]))
-    return Measurement(name, "isbi2015", title, geometry, unit, norm, WANG, classes, note)
+    return Measurement(name, "isbi2015", title, geometry, unit, norm, WANG, classes, note, display)
 
 
 TABLE: tuple[Measurement, ...] = (
@@ -118,7 +123,8 @@ TABLE: tuple[Measurement, ...] = (
     _isbi("FMA", "FMA (challenge definition)", SN_GOGN, "deg",
           ("normal", 26.8, 31.4), ("mandible high angle tendency", 31.4, None),
           ("mandible low angle tendency", None, 26.8),
-          note="the challenge's FMA is the angle S-N to Go-Gn; Tweed's FMA (FH to Go-Me) is under tweed"),
+          note="the challenge's FMA is the angle S-N to Go-Gn; Tweed's FMA (FH to Go-Me) is under tweed",
+          display="FMA (SN-GoGn)"),
     _isbi("MW", "Modified Wits appraisal", Distance(L1, U1, sign_by_x=True), "mm",
           ("normal", 2.0, 4.5), ("edge to edge", 0.0, 0.0), ("anterior cross bite", None, 2.0),
           note="incisal tips U1-L1, negative when U1 is behind L1; C2 is exactly 0 mm and 0..2 mm "

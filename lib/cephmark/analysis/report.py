@@ -184,13 +184,13 @@ def _table(ax, result: AnalysisResult) -> None:
         dev = v.deviation_sd
         flag = "" if dev is None or abs(dev) <= 1 else (" \u25b2" if dev > 0 else " \u25bc")
         cls = v.class_rule
-        rows.append([group, m.name, f"{_fmt(v.value, m.unit)}{unit}{flag}", norm,
+        rows.append([group, m.label, f"{_fmt(v.value, m.unit)}{unit}{flag}", norm,
                      "-" if dev is None else f"{dev:+.1f}", _class_text(cls)])
         colours.append(OUT_OF_RANGE if v.out_of_norm else "black")
     header = ["Analysis", "Measurement", "Value", "Norm (mean \u00b1 SD)", "Dev. SD", "Class"]
     if rows:
         table = ax.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="left",
-                         colWidths=[0.17, 0.13, 0.12, 0.16, 0.08, 0.33])
+                         colWidths=[0.13, 0.17, 0.11, 0.17, 0.08, 0.31])
         table.auto_set_font_size(False)
         table.set_fontsize(7)
         table.scale(1, 1.18)
