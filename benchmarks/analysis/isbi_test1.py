@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 from pathlib import Path
 
 from cephmark.analysis.measurements import ISBI_EIGHT
 from cephmark.evaluation.measurements import compare_measurements
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "isbi2015"
+SHARED = Path(os.environ.get("CEPHMARK_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "data" / "isbi2015"
 
 
 def load_test1(landmarks_json: Path) -> list[dict]:
@@ -59,8 +60,8 @@ def main() -> None:
     model = rows_of(predicted(args.predictions, images), truth, images) if args.predictions else None
     unit = {"deg": "deg", "mm": "mm", "ratio": ""}
     head = ("| measurement | unit | senior vs junior: MAD | class agreement % | senior vs mean: MAD | "
-            "class agreement % |" + (" **starter vs mean: MAE** | **class agreement %** | within inter-observer |"
-                                       if model else ""))
+            "class agreement % |" + (" **starter vs mean: MAE** | bias | **class agreement %** | "
+                                       "MAE within | class within |" if model else ""))
     print(f"ISBI 2015 test1, {len(entries)} images\n")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
@@ -70,14 +71,13 @@ def main() -> None:
                 f"{s['class_agreement']:.1f} |")
         if model:
             m = model[name]
-            ok = m["mae"] <= i["mae"] and m["class_agreement"] >= i["class_agreement"]
-            line += (f" **{m['mae']:.3f}** | **{m['class_agreement']:.1f}** | "
-                     f"{'yes' if ok else 'no'} (n={m['n']}) |")
+            line += (f" **{m['mae']:.3f}** | {m['bias']:+.3f} | **{m['class_agreement']:.1f}** | "
+                     f"{'yes' if m['mae'] <= i['mae'] else 'no'} | "
+                     f"{'yes' if m['class_agreement'] >= i['class_agreement'] else 'no'} |")
         print(line)
     if model:
-        missed = [n for n in ISBI_EIGHT if model[n]["n"] < len(entries)]
-        if missed:
-            print(f"\nmeasurements missing on some images (landmark not found): {', '.join(missed)}")
+        missed = [f"{n} ({len(entries) - model[n]['n']})" for n in ISBI_EIGHT if model[n]["n"] < len(entries)]
+        print(f"\nimages without a value (a landmark not found): {', '.join(missed) or 'none'}")
     assert not any(math.isnan(inter[n]["mae"]) for n in ISBI_EIGHT)
 
 
