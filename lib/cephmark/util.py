@@ -121,18 +121,22 @@ def atomic_write_text(path: str | Path, text: str, newline: str | None = "") -> 
     return Path(path)
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for a package ``__init__`` that names its public objects
-    (``{name: "cephmark.pkg.module"}``) without importing their modules until first use, so a
-    light module of the package (e.g. ``cephmark.inference.fast``) imports without MONAI."""
+def lazy_exports(package: str, modules: dict[str, list[str]]
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """``__getattr__``, ``__dir__`` and ``__all__`` for a package ``__init__`` that names its public
+    objects (``{"cephmark.pkg.module": ["name", ...]}``) without importing their modules until
+    first use, so a light module of the package (e.g. ``cephmark.inference.fast``) imports
+    without MONAI."""
+    where = {name: module for module, names in modules.items() for name in names}
+
     def __getattr__(name: str) -> Any:
-        if name not in exports:
+        if name not in where:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(exports[name]), name)
+        value = getattr(importlib.import_module(where[name]), name)
         setattr(sys.modules[package], name, value)
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(vars(sys.modules[package])) | set(exports))
+        return sorted(set(vars(sys.modules[package])) | set(where))
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, list(where)
