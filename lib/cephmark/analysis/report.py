@@ -4,6 +4,7 @@ of values against norms with out-of-range values marked, and the calibration lin
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -70,6 +71,8 @@ def calibration_line(result: AnalysisResult) -> str:
         line += f"; ruler vs DICOM {100 * c.ruler_vs_dicom:+.1f} %"
     if c.reasons:
         line += " - " + "; ".join(c.reasons)
+    if c.notes:
+        line += " (" + "; ".join(c.notes) + ")"
     return line
 
 
@@ -208,14 +211,26 @@ def _table(ax, result: AnalysisResult) -> None:
 
 
 def _class_text(cls) -> str:
+    """ISBI-style codes (C1..C4) with their label; other classes by their label alone."""
     if cls is None:
         return ""
-    return cls.label if cls.code.lower() in cls.label.lower() else f"{cls.code} {cls.label}"
+    return f"{cls.code} {cls.label}" if re.fullmatch(r"C\d", cls.code) else cls.label
 
 
 def _skipped_note(skipped: Sequence) -> str:
-    by_reason: dict[str, list[str]] = {}
+    """One line per cause: missing landmarks are pooled (names of the measurements, then the points)."""
+    missing: dict[str, str] = {}
+    names, other = [], {}
     for v in skipped:
-        by_reason.setdefault(v.reason or "not measured", []).append(v.measurement.name)
-    parts = [f"{', '.join(dict.fromkeys(names))}: {reason}" for reason, names in by_reason.items()]
+        found = re.findall(r"(\w+): ([^;)]+)", v.reason or "") if (v.reason or "").startswith("missing") else []
+        if found:
+            names.append(v.measurement.label)
+            missing.update(found)
+        else:
+            other.setdefault(v.reason or "not measured", []).append(v.measurement.label)
+    parts = []
+    if names:
+        why = "; ".join(f"{ABBREV.get(n, n)} ({r})" for n, r in missing.items())
+        parts.append(f"{', '.join(dict.fromkeys(names))}: missing {why}")
+    parts += [f"{', '.join(dict.fromkeys(n))}: {reason}" for reason, n in other.items()]
     return "Not measured - " + " | ".join(parts)
