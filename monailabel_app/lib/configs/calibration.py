@@ -1,6 +1,9 @@
 """The calibration model: the ruler marks p1/p2 (0 and 1 cm on the nasion rod), mm/px = 10 / |p1 - p2|.
 
-A spec file declares one model; see :mod:`lib.configs` for how to add another (one new file).
+To add a model, copy this file to ``lib/configs/<name>.py`` and change the ``SPEC``: its name
+(the task name), description, fixed ``landmarks`` (empty: the model's own), the ``--conf`` key
+of its checkpoint (``checkpoint_option``), ``bundled_fallback``, ``refiner_option`` and its
+``postprocess`` steps. Nothing else in the app changes (see :mod:`lib.configs`, :mod:`lib.spec`).
 """
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The cephalometric model: the CL-Detection 2023 model's 38 landmarks (or the bundled starter's).
 
-A spec file declares one model; see :mod:`lib.configs` for how to add another (one new file).
+To add a model, copy this file to ``lib/configs/<name>.py`` and change the ``SPEC``: its name
+(the task name), description, fixed ``landmarks`` (empty: the model's own), the ``--conf`` key
+of its checkpoint (``checkpoint_option``), ``bundled_fallback``, ``refiner_option`` and its
+``postprocess`` steps. Nothing else in the app changes (see :mod:`lib.configs`, :mod:`lib.spec`).
 """
 from lib.spec import ModelSpec, image_spacing
 
