@@ -249,5 +249,7 @@ def write_analysis(results, path: str) -> None:
                     cal.status, r.measurements.orientation.face]])
         text = buf.getvalue()
     else:
-        text = json.dumps({"images": [r.to_dict() for r in results]}, indent=2) + "\n"
+        from cephmark.inference.results import to_json
+
+        text = to_json({"images": [r.to_dict() for r in results]}, indent=2) + "\n"  # no NaN tokens
     atomic_write_text(Path(path), text)
