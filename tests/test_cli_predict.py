@@ -296,3 +296,30 @@ def test_bad_checkpoint_is_reported(capsys, tmp_path, small_ceph_png):
     bad.write_bytes(b"\x00" * 10)
     rc, _, err = cli(capsys, small_ceph_png, "--checkpoint", bad)
     assert rc != 0 and "broken.pth" in err and "Traceback" not in err
+
+
+def test_sr_dir_for_dicom_inputs(capsys, tmp_path, ckpt38, ceph_dicom, small_ceph_png):
+    """--sr DIR: one SR per DICOM input holding the reported points; a PNG is named as having
+    none; an image whose header cannot carry an SR (no Study Instance UID) fails by name."""
+    from cephmark.io.sr import read_sr_landmarks
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    dcm = tmp_path / "with_uids.dcm"
+    ds = pydicom.dcmread(ceph_dicom)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.save_as(str(dcm))
+    out, srs = tmp_path / "r.json", tmp_path / "sr"
+    rc, _, err = cli(capsys, dcm, small_ceph_png, ceph_dicom, "--checkpoint", ckpt38, "--image-size", N,
+                     "--out", out, "--sr", srs)
+    assert rc == 1, err  # ceph.dcm (written without UIDs) has no SR
+    assert f"{small_ceph_png}: no SR written (not a DICOM file)" in err
+    assert f"{ceph_dicom}: SR not written: the source image has no StudyInstanceUID" in err
+    assert sorted(p.name for p in srs.iterdir()) == ["with_uids.sr.dcm"]
+    (entry,) = [e for e in json.loads(out.read_text())["images"] if e["image"] == str(dcm)]
+    got = read_sr_landmarks(srs / "with_uids.sr.dcm")
+    assert got.referenced_sop_instance_uid == str(ds.SOPInstanceUID)
+    for lm in entry["landmarks"]:
+        if lm["found"]:
+            assert got.points[lm["name"]] == pytest.approx((lm["x"], lm["y"]), abs=1e-3)

@@ -114,9 +114,10 @@ def _from_models(args, analyses):
             except (ValueError, OSError, RuntimeError) as exc:
                 failures.append(f"{path}: SR: {exc}")
     finally:
-        source.close()
+        source.close()  # waits for the SRs still being written
+    failures += source.sr_failures
     bar.close()
-    source.report("cephmark analyze")
+    source.report("cephmark analyze", sr_failures=False)  # they are among `failures`
     return items, failures
 
 

@@ -47,7 +47,14 @@ class ImageSource:
         self.client = None
         self.skipped: list[str] = []  # series skipped because they already have our SR
         self.cache: Path | None = None  # where DICOMweb instances are fetched
+        self._sr_pool: ThreadPoolExecutor | None = None
+        self._sr_jobs: list[tuple[str, Any]] = []
+        self.sr_failures: list[str] = []
         self.notes: list[str] = []
+        if args.sr:  # outputs are checked before any inference
+            from cephmark.cli.batch import writable_folder
+
+            writable_folder(args.sr, "SR files")
         for noisy in ("dicomweb_client", "highdicom"):  # one INFO line per request / copied module
             logging.getLogger(noisy).setLevel(logging.WARNING)
         if args.dicomweb:
@@ -106,17 +113,13 @@ class ImageSource:
                 ahead = pool.submit(fetch_series, self.client, refs[i + 1], self.cache) if i + 1 < len(refs) else None
                 yield from paths
 
-    def close(self) -> None:
-        """Remove the temporary fetch folder (not a ``--cache`` folder)."""
-        if self.cache is not None and not self.args.cache:
-            shutil.rmtree(self.cache, ignore_errors=True)
-        self.cache = None
-
     # -- results --------------------------------------------------------------------------------
     def finish(self, path: Path | str, result: Any, calibration: dict | None = None,
                measurements: Any = None) -> None:
-        """Write/store the SR for one result as asked; name a DICOMweb result by its address
-        (``result.image``). Raises (ValueError, OSError) when the SR cannot be written/stored."""
+        """Name a DICOMweb result by its address (``result.image``) and queue its SR (``--sr``,
+        ``--store-sr``): SRs are built and written/stored in a background thread, overlapping
+        the model (highdicom takes seconds per SR); their failures are collected for
+        :meth:`close`. Raises (ValueError, OSError) when the image's header cannot be read."""
         want_sr = self.args.sr or (self.client is not None and self.args.store_sr)
         if not want_sr and self.client is None:
             return
@@ -127,29 +130,61 @@ class ImageSource:
             self.notes.append(f"{path}: no SR written (not a DICOM file)")
             return
         source = read_dataset(path, stop_before_pixels=True)
-        if want_sr:
-            from cephmark.io.sr import build_sr, sr_bytes
-
-            sr = build_sr(source, result.landmarks, calibration=calibration, measurements=measurements,
-                          style=self.args.sr_style, model_name=self.model_name)
-            if self.args.sr:
-                from cephmark.util import atomic_write_bytes
-
-                atomic_write_bytes(Path(self.args.sr) / f"{Path(path).stem}.sr.dcm", sr_bytes(sr))
-            if self.client is not None and self.args.store_sr:
-                from cephmark.io.dicomweb import store
-
-                store(self.client, [sr])
         if self.client is not None:
             from cephmark.io.dicomweb import instance_url
 
             result.image = instance_url(self.client, source)
             if not self.args.cache:  # done with this fetched instance: keep the disk use bounded
                 Path(path).unlink(missing_ok=True)
+        if want_sr:
+            if self._sr_pool is None:
+                self._sr_pool = ThreadPoolExecutor(max_workers=1)
+            while len(self._sr_jobs) >= 8:  # bounded: wait for the oldest
+                self._settle(self._sr_jobs.pop(0))
+            job = self._sr_pool.submit(self._write_sr, path, source, list(result.landmarks), calibration, measurements)
+            self._sr_jobs.append((str(path), job))
 
-    def report(self, prog: str) -> None:
+    def _write_sr(self, path, source, landmarks, calibration, measurements) -> None:
+        from cephmark.io.sr import build_sr, sr_bytes
+
+        sr = build_sr(source, landmarks, calibration=calibration, measurements=measurements,
+                      style=self.args.sr_style, model_name=self.model_name)
+        if self.args.sr:
+            from cephmark.util import atomic_write_bytes
+
+            atomic_write_bytes(Path(self.args.sr) / f"{Path(path).stem}.sr.dcm", sr_bytes(sr))
+        if self.client is not None and self.args.store_sr:
+            from cephmark.io.dicomweb import store
+
+            store(self.client, [sr])
+
+    def _settle(self, item: tuple[str, Any]) -> None:
+        path, job = item
+        try:
+            job.result()
+        except Exception as exc:  # the image's result is kept; its SR is reported missing
+            self.sr_failures.append(f"{path}: SR not written: {exc}")
+
+    def close(self) -> int:
+        """Wait for the queued SRs, remove the temporary fetch folder (not a ``--cache`` one);
+        the number of SRs that failed (each reported by :meth:`report`)."""
+        for item in self._sr_jobs:
+            self._settle(item)
+        self._sr_jobs = []
+        if self._sr_pool is not None:
+            self._sr_pool.shutdown()
+            self._sr_pool = None
+        if self.cache is not None and not self.args.cache:
+            shutil.rmtree(self.cache, ignore_errors=True)
+        self.cache = None
+        return len(self.sr_failures)
+
+    def report(self, prog: str, sr_failures: bool = True) -> None:
+        """Notes, skipped series and (unless the caller lists them itself) SR failures."""
         for note in self.notes:
             print(f"{prog}: {note}", file=sys.stderr)
+        for msg in self.sr_failures if sr_failures else ():
+            print(f"{prog}: failed: {msg}", file=sys.stderr)
         if self.skipped:
             print(f"{prog}: {len(self.skipped)} series skipped, they already have cephmark's SR "
                   f"(--redo to process them again): {', '.join(self.skipped)}", file=sys.stderr)

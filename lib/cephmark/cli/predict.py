@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cephmark.cli.batch import run_batch, writable_folder
+    from cephmark.cli.batch import EXIT_FAILURES, run_batch, writable_folder
     from cephmark.cli.common import load_config, refine_overrides
     from cephmark.inference.refine import build_predictor
     from cephmark.inference.results import ResultStream
@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
             yield path, outcome
 
     try:
-        return run_batch(outcomes(), stream, total, "predict", on_result)
+        code = run_batch(outcomes(), stream, total, "predict", on_result)
     finally:
         bar.close()
-        source.close()
+        sr_failed = source.close()  # waits for the SRs still being written
         source.report("cephmark predict")
+    return code or (EXIT_FAILURES if sr_failed else 0)
