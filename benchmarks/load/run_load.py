@@ -140,10 +140,10 @@ def main() -> None:
             out["train"] = train_under_load(server, studies, ids, url)
     finally:
         server.stop()
-        out["server_log_tail"] = server.log_tail(15).splitlines()
+        print(server.log_tail(15), file=sys.stderr)  # not in the results file: it names local paths
         shutil.rmtree(root, ignore_errors=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in out.items() if k != "server_log_tail"}, indent=2))
+    print(json.dumps(out, indent=2))
 
 
 def train_under_load(server: Server, studies: Path, ids: list[str], url: str) -> dict:
