@@ -3,7 +3,8 @@
     python benchmarks/p1p2/make_splits.py runs/p1p2
 
 writes ``train18.json`` (the first 18 train images having p1/p2: 001-018), ``val6.json``
-(the next 6: 019-024, early stopping only), ``dev.json`` (the rest of the train images,
+(the next 6: 019-024, early stopping only; ``--n-train`` / ``--n-val`` change both counts and
+names: ``--n-train 138 --n-val 12`` gives the bundled ruler model's split), ``dev.json`` (the rest of the train images,
 025-150: for choosing inference options such as ``--refine-shift`` without touching the test
 set) and ``test1.json`` (every test1 image having labels: 151-300). The images stay in ../shared/data/isbi2015/images (pass --image-dir).
 ISBI 2015 images and labels: research use only; see the data folder's README (license notice).
@@ -39,13 +40,15 @@ def main() -> None:
     a = ap.parse_args()
     tasks = sorted((t for t in json.loads(Path(a.annotations).read_text()) if has_p1_p2(t)), key=image_number)
     train_pool = [t for t in tasks if image_number(t) <= 150]
-    splits = {"train18.json": train_pool[:a.n_train],
-              "val6.json": train_pool[a.n_train:a.n_train + a.n_val],
+    splits = {f"train{a.n_train}.json": train_pool[:a.n_train],
+              f"val{a.n_val}.json": train_pool[a.n_train:a.n_train + a.n_val],
               "dev.json": train_pool[a.n_train + a.n_val:],
               "test1.json": [t for t in tasks if 151 <= image_number(t) <= 300]}
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, items in splits.items():
+        if not items:
+            continue
         (out / name).write_text(json.dumps(items, indent=1))
         nums = [image_number(t) for t in items]
         print(f"{out / name}: {len(items)} images ({min(nums):03d}-{max(nums):03d})")

@@ -55,11 +55,11 @@ class InferConfig:
     refine_checkpoint: str | None = None
     # > 0: the refiner also sees 8 boxes shifted by +-refine_shift original pixels (3 x 3 grid);
     # the 9 heatmaps, aligned, are averaged before decoding (see RefinedPredictor.refine)
-    refine_shift: float = 0.0
+    refine_shift: float | None = None  # None: the cascade file's value, else 0
     # > 0: each refiner heatmap is weighted by a Gaussian (this sigma, original pixels) centred
     # on the landmark's coarse position before decoding: a peak of another landmark's look-alike
     # far from where the coarse model put this one loses (e.g. p2 on p1's notch)
-    refine_prior_sigma: float = 0.0
+    refine_prior_sigma: float | None = None  # None: the cascade file's value, else 0
     # images with more pixels (width x height, read from the header) are refused before decoding
     max_pixels: int = DEFAULT_MAX_PIXELS  # 64 megapixels; 0 = no limit
     # plausibility (cephmark.inference.plausibility; calibrated in benchmarks/plausibility/ for the
@@ -129,6 +129,12 @@ class TrainConfig:
     # when augmenting (replaces translate_frac); the box is warped to N x N
     crop_size: int | None = None
     crop_jitter: float = 0.15
+    # a cascade (cephmark.calibration.cascade): after the whole-image model, train a crop
+    # refiner in the same run and write one file holding both. The TrainConfig items that
+    # differ for the refiner (crop_size required; also epochs, unfreeze_after, crop_jitter, ...)
+    # plus ``share_backbone: true`` (refiner trained on the coarse model's frozen backbone,
+    # stored once). Ignored when crop_size is set (that run trains a refiner alone).
+    refiner: dict[str, Any] | None = None
 
 
 @dataclass

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "landmarks, warped to --image-size (use with predict/evaluate --refine-checkpoint)")
     data.add_argument("--crop-jitter", type=float, metavar="F",
                       help=f"refiner training: random box offset up to F x crop size per axis (default {T.crop_jitter:g})")
+    data.add_argument("--refiner-epochs", type=int, metavar="N",
+                      help="cascade runs (train.refiner in --config): the refiner's epochs")
+    data.add_argument("--share-backbone", action="store_true",
+                      help="cascade runs: train the refiner on the coarse model's frozen backbone, "
+                           "stored once (a smaller file)")
     data.add_argument("--cache-dir", metavar="DIR", help="keep decoded, resized images here between runs")
     data.add_argument("--workers", type=int, help=f"DataLoader worker processes (default {T.workers})")
     tr = p.add_argument_group("training")
@@ -76,6 +81,16 @@ def config_from_args(args: argparse.Namespace):
     """`CephConfig` from defaults, ``--config`` and the command-line options."""
     from cephmark.cli.common import load_config
 
+    cfg = _load(args, load_config)
+    if cfg.train.refiner is not None:
+        cfg.train.refiner = {**cfg.train.refiner, **({"epochs": args.refiner_epochs} if args.refiner_epochs else {}),
+                             **({"share_backbone": True} if args.share_backbone else {})}
+    elif args.refiner_epochs or args.share_backbone:
+        raise ValueError("--refiner-epochs / --share-backbone need a cascade config (train.refiner)")
+    return cfg
+
+
+def _load(args: argparse.Namespace, load_config):
     return load_config(args, {
         "preprocess.image_size": args.image_size,
         "train.cldetection_model": args.cldetection_model,

@@ -24,7 +24,8 @@ class LandmarkPredictor:
 
     Settings come from ``config`` (defaults when None); a checkpoint that carries its own
     preprocessing (cephmark's fine-tuned models) sets it, and ``overrides``
-    (``{"preprocess.image_size": 512, ...}``) win over both.
+    (``{"preprocess.image_size": 512, ...}``) win over both. The flip test runs only for models
+    trained on mirrored images (`LoadedModel.learnt_flip`; the reference model is one).
     """
 
     def __init__(self, checkpoint: str | Path | LoadedModel, config: CephConfig | None = None,
@@ -35,6 +36,8 @@ class LandmarkPredictor:
         if self.loaded.preprocess:
             cfg.update({"preprocess": self.loaded.preprocess})
         cfg.update(overrides or {})
+        if cfg.preprocess.flip_test and not self.loaded.learnt_flip:
+            cfg.preprocess.flip_test = False  # a mirrored pass of a model never trained on one
         self.config = cfg
         self.device = resolve_device(cfg.infer.device)
         self.model = self.loaded.model.to(self.device).eval()
@@ -127,14 +130,17 @@ class LandmarkPredictor:
     def predict_one(self, image: str | Path | CephImage) -> ImageResult:
         return self.predict([image])[0]
 
+    @staticmethod
+    def input_to_image(xy: np.ndarray, meta: dict, n: int | None = None) -> np.ndarray:
+        """(K, 2) network-input (= heatmap) pixels -> original image pixels."""
+        if meta.get("map_back") == "matrix":  # antialiased input: exact per-axis geometry
+            return invert_points(meta["warp_matrix"], xy)
+        return Box(*meta["box"]).to_image(xy, int(n or meta["image_size"]))  # the reference's arithmetic
+
     def decode(self, heatmaps: np.ndarray, meta: dict) -> ImageResult:
         """Heatmaps of one image -> landmarks in original image pixels (and mm)."""
-        n = heatmaps.shape[-1]
         dec = self.codec.decode(heatmaps)
-        if meta.get("map_back") == "matrix":  # antialiased input: exact per-axis geometry
-            xy = invert_points(meta["warp_matrix"], dec.xy)
-        else:  # the reference's arithmetic
-            xy = Box(*meta["box"]).to_image(dec.xy, n)
+        xy = self.input_to_image(dec.xy, meta, heatmaps.shape[-1])
         sp = meta.get("spacing_xy_mm")
         spacing = float(np.mean(sp)) if sp else None
         landmarks = []

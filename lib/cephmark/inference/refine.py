@@ -24,6 +24,7 @@ sigma 48 px its pull on a peak the coarse model put 10 px away is about 0.01 px.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -34,6 +35,7 @@ from cephmark.config import CephConfig
 from cephmark.inference.predictor import LandmarkPredictor
 from cephmark.inference.results import ImageResult, LandmarkResult
 from cephmark.io import CephImage, read_image
+from cephmark.models.checkpoint import LoadedModel, load_model
 from cephmark.transforms.affine import Box, area_downscale, warp_image, warp_matrix
 
 
@@ -41,8 +43,38 @@ class RefinerError(ValueError):
     pass
 
 
-def load_refiner(checkpoint: str | Path, config: CephConfig | None = None) -> LandmarkPredictor:
-    """A `LandmarkPredictor` for a crop refiner; device / fast settings from ``config.infer``."""
+@dataclass
+class RefineDetails:
+    """What the cascade knows about one image beyond the points: the coarse points (original
+    pixels; None = not found), each refined landmark's refiner peak height and peak width
+    (original pixels: diameter of the area above half the peak), the landmarks whose coarse
+    point lay outside the crop, and the cascade file's training-label summary."""
+
+    coarse: dict[str, tuple[float, float] | None]
+    peak: dict[str, float] = field(default_factory=dict)
+    width_px: dict[str, float] = field(default_factory=dict)
+    outside: list[str] = field(default_factory=list)
+    labels: dict[str, Any] = field(default_factory=dict)
+
+
+def peak_width(heat: np.ndarray) -> float:
+    """Diameter (heatmap pixels) of a disc with the area of the 8-connected region above half
+    of the map's maximum around its argmax (a sharp peak: small; a smeared or double one: large)."""
+    m = float(heat.max())
+    if m <= 0:
+        return float("inf")
+    import cv2
+
+    mask = (heat >= 0.5 * m).astype(np.uint8)
+    _, lab = cv2.connectedComponents(mask, connectivity=8)
+    iy, ix = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    area = int((lab == lab[iy, ix]).sum())
+    return float(2.0 * np.sqrt(area / np.pi))
+
+
+def load_refiner(checkpoint: str | Path | LoadedModel, config: CephConfig | None = None) -> LandmarkPredictor:
+    """A `LandmarkPredictor` for a crop refiner (a file, or the refiner of a cascade file);
+    device / fast settings from ``config.infer``."""
     cfg = CephConfig()
     if config is not None:
         cfg.infer = copy.deepcopy(config.infer)
@@ -63,6 +95,7 @@ class RefinedPredictor:
     def __init__(self, coarse: LandmarkPredictor, refiner: LandmarkPredictor | str | Path) -> None:
         self.coarse = coarse
         self.refiner = refiner if isinstance(refiner, LandmarkPredictor) else load_refiner(refiner, coarse.config)
+        self.labels: dict[str, Any] = {}  # a cascade file's training-label summary (flags)
         pre = self.refiner.config.preprocess
         if not pre.crop_size:
             raise RefinerError("the refiner checkpoint has no preprocess.crop_size: not a crop refiner")
@@ -148,9 +181,15 @@ class RefinedPredictor:
         return abs(coarse.x - box.cx) <= half and abs(coarse.y - box.cy) <= half
 
     def refine(self, image: CephImage, result: ImageResult) -> ImageResult:
+        return self.refine_detailed(image, result)[0]
+
+    def refine_detailed(self, image: CephImage, result: ImageResult) -> tuple[ImageResult, RefineDetails]:
+        """The second pass, and what it saw (for `cephmark.calibration.flags`)."""
+        coarse = {lm.name: (lm.x, lm.y) if lm.found else None for lm in result.landmarks}
+        details = RefineDetails(coarse=coarse, labels=self.labels)
         box = self.crop_box(result)
         if box is None:
-            return result
+            return result, details
         n = int(self.refiner.config.preprocess.image_size)
         heat, pad = self.shifted_heatmaps(image, box, float(self.config.infer.refine_shift or 0.0))
         sigma = float(self.config.infer.refine_prior_sigma or 0.0)
@@ -160,26 +199,38 @@ class RefinedPredictor:
         xy = box.to_image(dec.xy - pad, n)
         sp = image.spacing_xy_mm
         new: dict[str, LandmarkResult] = {}
-        for name, (px, py), s, ok in zip(self.refiner.landmark_names, xy, dec.scores, dec.found):
+        for k, (name, (px, py), s, ok) in enumerate(zip(self.refiner.landmark_names, xy, dec.scores, dec.found)):
             if not self.sees(box, result.point(name)):
+                details.outside.append(name)
                 continue  # the crop does not hold this coarse point: the refiner cannot improve it
+            details.peak[name] = float(s)
+            details.width_px[name] = peak_width(heat[k]) * self.crop_size / n
             new[name] = LandmarkResult(
                 name=name, x=float(px) if ok else None, y=float(py) if ok else None,
                 score=float(s), found=bool(ok),
                 x_mm=float(px * sp[0]) if ok and sp else None,
                 y_mm=float(py * sp[1]) if ok and sp else None)
         result.landmarks = [new.get(lm.name, lm) for lm in result.landmarks]
-        return self.coarse.assess(result)
+        return self.coarse.assess(result), details
 
     # -- the predictor interface ----------------------------------------------------------
     def _one(self, image: str | Path | CephImage) -> tuple[ImageResult, dict]:
+        result, _, item = self._detailed(image)
+        return result, item
+
+    def _detailed(self, image: str | Path | CephImage) -> tuple[ImageResult, RefineDetails, dict]:
         img = (image if isinstance(image, CephImage)
                else read_image(image, max_pixels=self.coarse.config.infer.max_pixels))
         item = self.coarse.prepare(img)
         batch = torch.as_tensor(np.asarray(item["image"]))[None]
         heat = self.coarse.heatmaps(batch).cpu().numpy()[0]
-        result = self.coarse.decode(heat, item["meta"])
-        return self.refine(img, result), item
+        result, details = self.refine_detailed(img, self.coarse.decode(heat, item["meta"]))
+        return result, details, item
+
+    def predict_detailed(self, image: str | Path | CephImage) -> tuple[ImageResult, RefineDetails]:
+        """`predict_one` plus what the cascade saw (coarse points, refiner peaks, label summary)."""
+        result, details, _ = self._detailed(image)
+        return result, details
 
     def predict(self, images: Sequence[str | Path | CephImage]) -> list[ImageResult]:
         return [self._one(im)[0] for im in images]
@@ -200,11 +251,31 @@ class RefinedPredictor:
 
 def build_predictor(checkpoint: str | Path, config: CephConfig,
                     overrides: dict[str, Any] | None = None) -> LandmarkPredictor | RefinedPredictor:
-    """The CLI's predictor: ``checkpoint`` alone, or with ``config.infer.refine_checkpoint``."""
-    coarse = LandmarkPredictor(checkpoint, config, overrides)
+    """The CLI's and app's predictor: a cascade file (coarse + refiner, its own refine options
+    unless ``config`` sets them), ``checkpoint`` alone, or with ``config.infer.refine_checkpoint``
+    (which wins over a cascade's own refiner)."""
+    from cephmark.calibration.cascade import (
+        INFER_KEYS, cascade_infer, cascade_labels, is_cascade, refiner_model,
+    )
+
+    loaded = load_model(checkpoint, names=config.infer.names)
+    cascade = is_cascade(loaded.info)
+    if cascade:
+        config = copy.deepcopy(config)
+        saved = cascade_infer(loaded)
+        for key in INFER_KEYS:
+            if getattr(config.infer, key) is None and key in saved:
+                setattr(config.infer, key, saved[key])
+    coarse = LandmarkPredictor(loaded, config, overrides)
     if coarse.config.preprocess.crop_size:
         raise RefinerError(f"{checkpoint}: is a crop refiner (crop size "
                            f"{coarse.config.preprocess.crop_size} px); give the whole-image model as "
                            f"--checkpoint and this one as --refine-checkpoint")
     ref = coarse.config.infer.refine_checkpoint
-    return RefinedPredictor(coarse, ref) if ref else coarse
+    if ref:
+        return RefinedPredictor(coarse, ref)
+    if not cascade:
+        return coarse
+    pred = RefinedPredictor(coarse, refiner_model(loaded, str(checkpoint)))
+    pred.labels = cascade_labels(loaded)
+    return pred

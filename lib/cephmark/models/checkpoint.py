@@ -76,6 +76,11 @@ class LoadedModel:
     preprocess: dict[str, Any] | None = None  # preprocessing config saved with the model
     info: dict[str, Any] = field(default_factory=dict)  # the rest of the container
 
+    @property
+    def learnt_flip(self) -> bool:
+        """Whether training mirrored the images (see `learnt_flip`)."""
+        return learnt_flip({**self.info, "preprocess": self.preprocess})
+
 
 def strict_check(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
     """Raise `CheckpointError` listing missing, unexpected and shape-mismatched names."""
@@ -103,12 +108,33 @@ def _reference_names(meta: Any, num: int) -> list[str] | None:
     return None
 
 
+def learnt_flip(ckpt: Mapping[str, Any]) -> bool:
+    """Whether the model behind a container saw horizontally mirrored images in training, so
+    that a flip test (and a flip-based uncertainty) means something. cephmark records it as
+    ``flip_trained``; older cephmark checkpoints: training flipped only with ``flip_pairs`` and
+    augmentation on; a reference (CL-Detection / MMPose) container: yes, as its pipeline says."""
+    if ckpt.get("format") != FORMAT:
+        return True
+    if "flip_trained" in ckpt:
+        return bool(ckpt["flip_trained"])
+    train = ckpt.get("train_config")
+    if isinstance(train, dict):
+        return bool(train.get("flip_pairs")) and bool(train.get("augment", True))
+    return bool((ckpt.get("preprocess") or {}).get("flip_test", True))
+
+
 def load_model(path: str | Path, names: list[str] | None = None) -> LoadedModel:
     """Build the model a checkpoint describes and load its weights strictly (eval mode)."""
-    ckpt = read_checkpoint(path)
+    return model_from_container(read_checkpoint(path), str(path), names)
+
+
+def model_from_container(ckpt: Mapping[str, Any], source: str,
+                         names: list[str] | None = None) -> LoadedModel:
+    """`load_model` for a container already read (e.g. one stage of a cascade file).
+    Half-precision tensors (a slim shipped file) are loaded into the float32 model."""
     state = ckpt.get("state_dict")
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: no 'state_dict' in the checkpoint")
+        raise CheckpointError(f"{source}: no 'state_dict' in the checkpoint")
     if ckpt.get("format") == FORMAT:
         try:
             arch = ModelArch.from_dict(ckpt["arch"])
@@ -121,11 +147,11 @@ def load_model(path: str | Path, names: list[str] | None = None) -> LoadedModel:
         try:
             arch = infer_arch(state)
         except ValueError as exc:
-            raise CheckpointError(f"{path}: {exc}") from exc
+            raise CheckpointError(f"{source}: {exc}") from exc
         saved = _reference_names(ckpt.get("meta"), arch.num_landmarks)
     model = CLDetectionModel(arch)
-    strict_check(model, state, str(path))
-    model.load_state_dict(state, strict=True)
+    strict_check(model, state, source)
+    model.load_state_dict(state, strict=True)  # copy_ casts fp16 storage to the model's fp32
     model.eval()
     j = arch.num_landmarks
     if saved:
@@ -135,7 +161,7 @@ def load_model(path: str | Path, names: list[str] | None = None) -> LoadedModel:
     else:
         chosen, from_ckpt = default_names(j), False
     if len(chosen) != j:
-        raise CheckpointError(f"{path}: {len(chosen)} landmark names given for a model with {j} outputs")
+        raise CheckpointError(f"{source}: {len(chosen)} landmark names given for a model with {j} outputs")
     info = {k: v for k, v in ckpt.items() if k != "state_dict"}
     return LoadedModel(model, chosen, from_ckpt, ckpt.get("preprocess"), info)
 

@@ -21,12 +21,13 @@ def _cell(v) -> str:
     return str(v)
 
 
-def write_metrics_csv(history: Sequence[dict], path: str | Path) -> None:
+def write_metrics_csv(history: Sequence[dict], path: str | Path,
+                      columns: Sequence[str] = CSV_COLUMNS) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(CSV_COLUMNS)
+    w.writerow(columns)
     for row in history:
-        w.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+        w.writerow([_cell(row.get(c)) for c in columns])
     atomic_write_bytes(path, buf.getvalue().encode())
 
 

@@ -104,7 +104,13 @@ class FinetuneResult:
 def finetune(cfg: CephConfig, callback: Callable[[dict], None] | None = None,
              stop: threading.Event | None = None) -> FinetuneResult:
     """Fine-tune per ``cfg`` (see `TrainConfig`); ``callback`` gets each epoch's summary dict
-    (rank 0), ``stop.set()`` ends training after the current epoch with checkpoints intact."""
+    (rank 0), ``stop.set()`` ends training after the current epoch with checkpoints intact.
+    With ``train.refiner`` (and no ``crop_size``) both stages of a ruler cascade train, one
+    after the other, into one file (`cephmark.calibration.cascade`)."""
+    from cephmark.calibration.cascade import train_cascade, trains_cascade
+
+    if trains_cascade(cfg):
+        return train_cascade(cfg, callback, stop)
     info, device = distributed.init(cfg.train.device)
     quiet = logging.getLogger("cephmark.training")
     old_level = quiet.level
@@ -387,13 +393,20 @@ class _Trainer:
             "train_config": dataclasses.asdict(cfg.train),
             "versions": package_versions(),
             "trainer": self.selection.to_dict(),
+            "flip_trained": self._flip_trained(),
             **self.setup.source,
         }
 
+    def _flip_trained(self) -> bool:
+        """Whether training mirrored images (only with declared ``flip_pairs``): the flip test
+        and flip-based uncertainty are used only for such models."""
+        return bool(self.t.flip_pairs) and bool(self.t.augment)
+
     def _preprocess_record(self) -> dict[str, Any]:
-        pre = {**dataclasses.asdict(self.cfg.preprocess), "antialias": True}
-        if self.t.crop_size:  # a crop refiner: its box, and no flip test (trained unflipped)
-            pre.update(crop_size=int(self.t.crop_size), flip_test=False)
+        pre = {**dataclasses.asdict(self.cfg.preprocess), "antialias": True,
+               "flip_test": bool(self.cfg.preprocess.flip_test) and self._flip_trained()}
+        if self.t.crop_size:  # a crop refiner: its box
+            pre.update(crop_size=int(self.t.crop_size))
         return pre
 
     def _write(self, epoch: int, is_best: bool) -> None:

@@ -1,0 +1,94 @@
+"""The bundled starter model on ISBI test1: the flip test on and off, and how well each
+per-image uncertainty ranks the images by their true error (Spearman against the MRE).
+
+    python benchmarks/uncertainty/starter_test1.py --out runs/uncertainty/starter_test1.csv
+
+One pass per image of each kind: plain, mirrored (flipped back), and the jittered passes of
+`cephmark.inference.uncertainty.JITTERS`. Truth: `landmarks` of ../shared/data/isbi2015/
+landmarks.json (mean of the two doctors), 0.1 mm/px. Prints the table of RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from cephmark.config import CephConfig
+from cephmark.inference import LandmarkPredictor
+from cephmark.inference.uncertainty import JITTERS, jitter_inputs, unjitter_points
+from cephmark.runtime import set_cpu_threads
+from cephmark.weights import STARTER
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "isbi2015"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--checkpoint", default=str(STARTER))
+    ap.add_argument("--split", default="test1")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    set_cpu_threads()
+    entries = [e for e in json.loads((Path(a.data) / "landmarks.json").read_text()) if e["split"] == a.split]
+    entries = entries[:a.limit] if a.limit else entries
+    pred = LandmarkPredictor(a.checkpoint, CephConfig.from_dict({"infer": {"device": "cpu"}}))
+    pre = pred.config.preprocess
+    fill = (0.0 - pre.mean) / pre.std
+    rows = []
+    for i, e in enumerate(entries):
+        item = pred.prepare(Path(a.data) / e["image"])
+        meta = item["meta"]
+        x = torch.as_tensor(np.asarray(item["image"]))[None].float()
+        n = x.shape[-1]
+        plain = pred.heatmaps(x, flip_test=False)
+        flipped = pred.heatmaps(x.flip(-1), flip_test=False).flip(-1)
+        jit = pred.heatmaps(jitter_inputs(x, JITTERS, fill), flip_test=False).cpu().numpy()
+        truth = np.array([e["landmarks"][k] for k in pred.landmark_names], dtype=np.float64)
+        sp = float(e["spacing_mm"])
+
+        def points(heat: np.ndarray, j=None) -> np.ndarray:
+            dec = pred.codec.decode(heat)
+            q = dec.xy if j is None else unjitter_points(dec.xy, j, n)
+            return pred.input_to_image(q, meta, n), dec.scores
+        p_plain, s_plain = points(plain[0].numpy())
+        p_flip, _ = points(flipped[0].numpy())
+        p_avg, _ = points(((plain + flipped) * 0.5)[0].numpy())
+        jpts = np.stack([p_plain] + [points(h, j)[0] for h, j in zip(jit, JITTERS)])
+        spread = np.sqrt(((jpts - jpts.mean(0)) ** 2).sum(-1).mean(0))
+        rows.append({
+            "image": Path(e["image"]).name,
+            "mre_mm_noflip": float(np.linalg.norm(p_plain - truth, axis=1).mean() * sp),
+            "mre_mm_flip": float(np.linalg.norm(p_avg - truth, axis=1).mean() * sp),
+            "flip_px": float(np.linalg.norm(p_plain - p_flip, axis=1).mean()),
+            "jitter_px": float(spread.mean()),
+            "peak_mean": float(np.mean(s_plain)),
+        })
+        print(f"{i + 1}/{len(entries)} {rows[-1]}", file=sys.stderr, flush=True)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    col = {k: np.array([r[k] for r in rows]) for k in rows[0] if k != "image"}
+    print(f"images: {len(rows)}")
+    for k in ("mre_mm_noflip", "mre_mm_flip"):
+        print(f"{k}: mean {col[k].mean():.3f} mm")
+    truth_err = col["mre_mm_noflip"]
+    for k, sign in (("jitter_px", 1), ("flip_px", 1), ("peak_mean", -1)):
+        rho = spearmanr(sign * col[k], truth_err).correlation
+        print(f"Spearman({k}{' (negated)' if sign < 0 else ''}, MRE no flip) = {rho:.3f}")
+    print(f"Spearman(flip_px, MRE flip) = {spearmanr(col['flip_px'], col['mre_mm_flip']).correlation:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
