@@ -131,3 +131,27 @@ def test_shared_backbone_is_stored_once_and_fp16_predicts_alike(run, tmp_path):
     for k, v in pred.coarse.model.state_dict().items():
         if k.startswith("backbone."):
             assert torch.equal(v, pred.refiner.model.state_dict()[k])
+
+
+def test_bundled_ruler_model_is_a_small_fp16_cascade_that_finds_the_ruler():
+    from cephmark.weights import STARTER, bundled_ruler_checkpoint, resolve_checkpoint
+
+    try:
+        path = bundled_ruler_checkpoint()
+    except FileNotFoundError:
+        pytest.skip("bundled ruler model not installed")
+    assert resolve_checkpoint("ruler") == path
+    assert path.stat().st_size + STARTER.stat().st_size <= 25e6  # what ships with the package
+    ckpt = read_checkpoint(path)
+    ref = ckpt[CASCADE_KEY]["refiner"]
+    assert ref["backbone"] == SHARED and ckpt["state_dict"]["head.converge.3.conv.weight"].dtype == torch.float16
+    # an unseen ISBI image (test1): mm/px from the cascade within 1 % of the labelled marks
+    from cephmark.annotations import read_annotations
+
+    ann = read_annotations(IMAGES.parent / "annotations_p1_p2.json", IMAGES)
+    im = next(i for i in ann.images if i.image_path.name == "160.jpg")
+    result = build_predictor(path, CephConfig.from_dict({"infer": {"device": "cpu"}})).predict_one(im.image_path)
+    p = {lm.name: (lm.x, lm.y) for lm in result.landmarks}
+    pred_d = float(np.hypot(*np.subtract(p["p2"], p["p1"])))
+    true_d = float(np.hypot(*np.subtract(im.points["p2"], im.points["p1"])))
+    assert abs(true_d / pred_d - 1) < 0.01

@@ -1,6 +1,6 @@
 """The shipped few-label p1/p2 recipe (configs/p1p2_few_labels.yaml) runs as its header says:
-coarse model and crop refiner fine-tuned from the bundled starter model (`starter`), then predict
-with the refine options read from the same file (1 epoch, small sizes, CPU)."""
+coarse model and crop refiner fine-tuned from the bundled starter model (`starter`) in one run
+into one file, then predict with that file alone (1 epoch each, small sizes, CPU)."""
 from __future__ import annotations
 
 import json
@@ -25,23 +25,23 @@ def test_recipe_config_holds_the_refine_options():
     cfg = CephConfig.from_yaml(RECIPE)
     assert cfg.train.cldetection_model == "starter" and cfg.train.landmarks == ["p1", "p2"]
     assert cfg.infer.refine_prior_sigma > 0 and cfg.train.dead_head_restarts == 2
+    assert cfg.train.refiner["crop_size"] == 256 and cfg.train.refiner["epochs"] == 40
 
 
 @needs_data
 def test_recipe_trains_and_predicts(tmp_path):
-    train = make_label_studio(tmp_path / "train.json", 3)
-    val = make_label_studio(tmp_path / "val.json", 1, start=3)
-    common = ["finetune", "--config", str(RECIPE), "--annotations", str(train), "--val-annotations",
-              str(val), "--image-dir", str(IMAGES), "--epochs", "1", "--device", "cpu"]
-    assert main(common + ["--image-size", "64", "--output", str(tmp_path / "coarse")]) == 0
-    assert main(common + ["--image-size", "64", "--crop-size", "128", "--output", str(tmp_path / "refiner")]) == 0
-    coarse = tmp_path / "coarse" / "checkpoint_p1_p2_cldetection.pth"
-    refiner = tmp_path / "refiner" / "checkpoint_p1_p2_cldetection.pth"
-    ck = read_checkpoint(coarse)
+    """As the header says: one finetune run (coarse + refiner, one file), then predict with it alone."""
+    labels = make_label_studio(tmp_path / "labels.json", 4)
+    assert main(["finetune", "--config", str(RECIPE), "--annotations", str(labels), "--image-dir", str(IMAGES),
+                 "--epochs", "1", "--refiner-epochs", "1", "--image-size", "64", "--device", "cpu",
+                 "--output", str(tmp_path / "model")]) == 0
+    cascade = tmp_path / "model" / "checkpoint_p1_p2_cldetection.pth"
+    ck = read_checkpoint(cascade)
     assert ck["landmark_names"] == ["p1", "p2"] and ck["source_checkpoint"] == str(STARTER)
     assert ck["init_from"] == ["fresh", "fresh"]
+    assert ck["cascade"]["refiner"]["preprocess"]["crop_size"] == 256
     out = tmp_path / "pred.json"
-    assert main(["predict", str(IMAGES / "001.jpg"), "--config", str(RECIPE), "--checkpoint", str(coarse),
-                 "--refine-checkpoint", str(refiner), "--device", "cpu", "--out", str(out)]) == 0
+    assert main(["predict", str(IMAGES / "001.jpg"), "--checkpoint", str(cascade), "--device", "cpu",
+                 "--out", str(out)]) == 0
     names = [lm["name"] for lm in json.loads(out.read_text())["images"][0]["landmarks"]]
     assert names == ["p1", "p2"]

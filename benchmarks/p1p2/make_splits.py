@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--annotations", default=str(DATA))
     ap.add_argument("--n-train", type=int, default=18)
     ap.add_argument("--n-val", type=int, default=6)
+    ap.add_argument("--train-only", action="store_true", help="write only the train (and val) files")
     a = ap.parse_args()
     tasks = sorted((t for t in json.loads(Path(a.annotations).read_text()) if has_p1_p2(t)), key=image_number)
     train_pool = [t for t in tasks if image_number(t) <= 150]
@@ -44,6 +45,8 @@ def main() -> None:
               f"val{a.n_val}.json": train_pool[a.n_train:a.n_train + a.n_val],
               "dev.json": train_pool[a.n_train + a.n_val:],
               "test1.json": [t for t in tasks if 151 <= image_number(t) <= 300]}
+    if a.train_only:
+        splits = {k: v for k, v in splits.items() if k.startswith(("train", "val"))}
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, items in splits.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from cephmark.config import CephConfig
 from cephmark.inference.refine import RefinedPredictor, build_predictor
 from cephmark.runtime import set_cpu_threads
 
-IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "isbi2015" / "images"
+SHARED = Path(os.environ.get("CEPHMARK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+IMAGES = SHARED / "data" / "isbi2015" / "images"
 
 
 def summarize(rows: list[dict], limits=LIMITS) -> str:
@@ -61,7 +63,8 @@ def main() -> int:
         d_pred = math.hypot(p["p2"].x - p["p1"].x, p["p2"].y - p["p1"].y)
         d_true = math.hypot(t["p2"][0] - t["p1"][0], t["p2"][1] - t["p1"][1])
         row = {"image": im.image_path.name, "mmpx_err_pct": abs(d_true / d_pred - 1) * 100,
-               "status": status, "score": score, "reasons": "; ".join(reasons)}
+               "status": status, "score": score, "reasons": "; ".join(reasons),
+               "outside": ",".join(det.outside)}
         for n in ("p1", "p2"):
             c = det.coarse.get(n)
             row[f"{n}_err_px"] = math.hypot(p[n].x - t[n][0], p[n].y - t[n][1])

@@ -1,48 +1,50 @@
 #!/usr/bin/env bash
-# p1/p2 from few labels: the exact commands behind benchmarks/p1p2/RESULTS.md (CPU, 2 cores,
-# about 15 minutes on a quiet machine). Data: the shared ISBI 2015 images +
-# annotations_p1_p2.json (research use only; see ../shared/data/isbi2015/README.md).
+# p1/p2 from few labels: the exact commands behind benchmarks/p1p2/RESULTS.md (CPU, 2 cores).
+# Data: the shared ISBI 2015 images + annotations_p1_p2.json (research use only; see
+# ../shared/data/isbi2015/README.md). Outputs go to runs/p1p2/ (git-ignored).
 # Data locations: CEPHMARK_SHARED (default ../shared), ISBI_IMAGES (default $CEPHMARK_SHARED/data/isbi2015/images).
-# Outputs go to runs/p1p2/ (git-ignored).
+# On a shared machine export OMP_NUM_THREADS=1 first (many 2-thread jobs on 2 cores spin).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${CEPHMARK_SHARED:-../shared}  # the shared data folder (default: beside the checkout)
 IMAGES=${ISBI_IMAGES:-$SHARED/data/isbi2015/images}
+LABELS=$SHARED/data/isbi2015/annotations_p1_p2.json
 RECIPE=configs/p1p2_few_labels.yaml
 R=runs/p1p2
 mkdir -p $R/logs
 
-# 1. splits: train18 (001-018), val6 (019-024: early stopping / model selection),
-#    dev (025-150: choosing inference options), test1 (151-300: the reported figures)
-python benchmarks/p1p2/make_splits.py $R --annotations "$SHARED/data/isbi2015/annotations_p1_p2.json"
+# 1. splits: train18 (001-018), val6 (019-024), dev (025-150: choosing options and flag
+#    thresholds), test1 (151-300: the reported figures); 12 and 24 in total
+python benchmarks/p1p2/make_splits.py $R --annotations "$LABELS"
+python benchmarks/p1p2/make_splits.py $R --annotations "$LABELS" --n-train 12 --n-val 0 --train-only
+python benchmarks/p1p2/make_splits.py $R --annotations "$LABELS" --n-train 24 --n-val 0 --train-only
 
-DATA=(--annotations $R/train18.json --val-annotations $R/val6.json --image-dir "$IMAGES"
-      --cache-dir $R/cache)
-
-# 2. coarse model: whole image, N = 256, 20 epochs, backbone unfrozen after 1 (recipe defaults)
-cephmark finetune --config $RECIPE "${DATA[@]}" --output $R/coarse 2>&1 | tee $R/logs/coarse.log
-
-# 3. crop refiner: 256 x 256 original pixels around p1/p2 (jitter 0.25) -> 256 x 256 input
-cephmark finetune --config $RECIPE "${DATA[@]}" --crop-size 256 --epochs 40 --unfreeze-after 3 \
-    --output $R/refiner 2>&1 | tee $R/logs/refiner.log
-
-# 4. evaluation (dev for choosing, test1 for reporting): coarse alone; coarse + refiner without
-#    the coarse prior; the recipe's refine options (one crop, prior sigma 48 px)
-COARSE=$R/coarse/checkpoint_p1_p2_cldetection.pth
-REFINER=$R/refiner/checkpoint_p1_p2_cldetection.pth
-for split in dev test1; do
-  cephmark evaluate --config $RECIPE --checkpoint $COARSE --annotations $R/$split.json \
-      --image-dir "$IMAGES" --spacing 0.1 --out $R/eval_${split}_coarse | tee $R/logs/eval_${split}_coarse.log
-  cephmark evaluate --config $RECIPE --checkpoint $COARSE --refine-checkpoint $REFINER \
-      --refine-shift 0 --refine-prior-sigma 0 --annotations $R/$split.json --image-dir "$IMAGES" \
-      --spacing 0.1 --out $R/eval_${split}_refined_plain | tee $R/logs/eval_${split}_refined_plain.log
-  cephmark evaluate --config $RECIPE --checkpoint $COARSE --refine-checkpoint $REFINER \
-      --annotations $R/$split.json --image-dir "$IMAGES" --spacing 0.1 \
-      --out $R/eval_${split}_refined | tee $R/logs/eval_${split}_refined.log
+# 2. the one-file recipe, "N in total": the N labelled images are all the user has; finetune
+#    takes its own validation split from them (val_fraction 0.2). One run trains the coarse
+#    model and the crop refiner and writes one cascade file.
+for n in 18; do
+  for seed in ${SEEDS:-0 1 2}; do
+    cephmark finetune --config $RECIPE --annotations $R/train$n.json --image-dir "$IMAGES" \
+        --cache-dir $R/cache --seed $seed --output $R/total${n}_s$seed > $R/logs/total${n}_s$seed.log 2>&1
+  done
 done
 
-# 5. the seed's approach: frozen starter backbone + pooled features -> MLP -> (x, y) x 2,
-#    same images, N, augmentation, optimiser and epochs as the coarse model
-python benchmarks/p1p2/regression_baseline.py --train $R/train18.json --val $R/val6.json \
-    --test $R/test1.json --image-dir "$IMAGES" --image-size 256 --epochs 20 --batch-size 2 \
-    --lr 0.003 --cache-dir $R/cache --out $R/regression 2>&1 | tee $R/logs/regression.log
+# 3. evaluation with the flags: dev (thresholds chosen there) and test1 (reported)
+for run in $R/total18_s*; do
+  for split in dev test1; do
+    python benchmarks/p1p2/ruler_eval.py --checkpoint $run/checkpoint_p1_p2_cldetection.pth \
+        --annotations $R/$split.json --image-dir "$IMAGES" --out $run/${split}_flags.csv | tee $run/${split}_flags.log
+  done
+done
+
+# 4. the bundled ruler model (lib/cephmark/weights/ruler_isbi_p1p2.pth): the recipe on
+#    train18 + val6 with the refiner on the coarse model's frozen backbone, then fp16
+cephmark finetune --config $RECIPE --annotations $R/train18.json --val-annotations $R/val6.json \
+    --image-dir "$IMAGES" --cache-dir $R/cache --share-backbone --output runs/ruler/bundled \
+    > $R/logs/bundled.log 2>&1
+python benchmarks/p1p2/slim_cascade.py runs/ruler/bundled/checkpoint_p1_p2_cldetection.pth \
+    lib/cephmark/weights/ruler_isbi_p1p2.pth --half
+for f in runs/ruler/bundled/checkpoint_p1_p2_cldetection.pth lib/cephmark/weights/ruler_isbi_p1p2.pth; do
+  python benchmarks/p1p2/ruler_eval.py --checkpoint $f --annotations $R/test1.json --image-dir "$IMAGES" \
+      --out runs/ruler/$(basename $(dirname $f))_test1.csv
+done

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,8 @@ from cephmark.inference.uncertainty import JITTERS, jitter_inputs, unjitter_poin
 from cephmark.runtime import set_cpu_threads
 from cephmark.weights import STARTER
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "isbi2015"
+SHARED = Path(os.environ.get("CEPHMARK_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+DATA = SHARED / "data" / "isbi2015"
 
 
 def main() -> int:
@@ -34,14 +36,24 @@ def main() -> int:
     ap.add_argument("--checkpoint", default=str(STARTER))
     ap.add_argument("--split", default="test1")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--every", type=int, default=1, help="every k-th image of the split (a spread subset)")
+    ap.add_argument("--summary", action="store_true", help="only summarise an existing --out CSV")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     set_cpu_threads()
     entries = [e for e in json.loads((Path(a.data) / "landmarks.json").read_text()) if e["split"] == a.split]
+    entries = entries[::a.every]
     entries = entries[:a.limit] if a.limit else entries
+    out = Path(a.out)
+    if a.summary:
+        with open(out, newline="") as fh:
+            return summarize([{k: (v if k == "image" else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)])
     pred = LandmarkPredictor(a.checkpoint, CephConfig.from_dict({"infer": {"device": "cpu"}}))
     pre = pred.config.preprocess
     fill = (0.0 - pre.mean) / pre.std
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(out, "w", newline="")  # row by row: a partial run is still a result
+    writer = None
     rows = []
     for i, e in enumerate(entries):
         item = pred.prepare(Path(a.data) / e["image"])
@@ -71,13 +83,17 @@ def main() -> int:
             "jitter_px": float(spread.mean()),
             "peak_mean": float(np.mean(s_plain)),
         })
+        if writer is None:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+        writer.writerow(rows[-1])
+        fh.flush()
         print(f"{i + 1}/{len(entries)} {rows[-1]}", file=sys.stderr, flush=True)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    fh.close()
+    return summarize(rows)
+
+
+def summarize(rows: list[dict]) -> int:
     col = {k: np.array([r[k] for r in rows]) for k in rows[0] if k != "image"}
     print(f"images: {len(rows)}")
     for k in ("mre_mm_noflip", "mre_mm_flip"):
@@ -87,6 +103,9 @@ def main() -> int:
         rho = spearmanr(sign * col[k], truth_err).correlation
         print(f"Spearman({k}{' (negated)' if sign < 0 else ''}, MRE no flip) = {rho:.3f}")
     print(f"Spearman(flip_px, MRE flip) = {spearmanr(col['flip_px'], col['mre_mm_flip']).correlation:.3f}")
+    d = col["mre_mm_flip"] - col["mre_mm_noflip"]
+    print(f"flip minus no flip, per image: mean {d.mean():+.4f} mm, flip better on {(d < 0).sum()}, "
+          f"worse on {(d > 0).sum()}, equal on {(d == 0).sum()} of {len(d)}")
     return 0
 
 

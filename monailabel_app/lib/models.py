@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from cephmark.config import CephConfig
 from cephmark.inference import LandmarkPredictor
-from cephmark.inference.refine import RefinedPredictor
+from cephmark.inference.refine import RefinedPredictor, build_predictor
 from cephmark.models.checkpoint import export_checkpoint
 from cephmark.util import atomic_write_text, json_safe
 
@@ -31,11 +31,12 @@ from .spec import ModelSpec
 logger = logging.getLogger(__name__)
 
 
-def bundled_model() -> Path | None:
+def bundled_model(name: str = "starter") -> Path | None:
+    """A bundled model by name (``starter``, ``ruler``), None when not installed."""
     try:
-        from cephmark.weights import default_checkpoint
+        from cephmark.weights import resolve_checkpoint
 
-        return Path(default_checkpoint())
+        return Path(resolve_checkpoint(name))
     except (FileNotFoundError, ImportError):
         return None
 
@@ -49,8 +50,9 @@ class ModelSource:
     def __init__(self, name: str, model_dir: Path, configured: Path | None, use_published: bool,
                  make_config: Callable[[], CephConfig], overrides: dict[str, Any],
                  bundled_fallback: bool = False, base_model: Path | None = None,
-                 refiner: Path | None = None, missing: str = "") -> None:
+                 refiner: Path | None = None, missing: str = "", bundled: str = "starter") -> None:
         self.name = name
+        self.bundled = bundled
         self.missing = missing or f"no {name} model"
         self.model_dir = Path(model_dir)
         self.configured = configured
@@ -69,7 +71,8 @@ class ModelSource:
         return cls(spec.name, options.model_dir, options.model_file(spec.checkpoint_option),
                    options.use_published, options.base_config, options.infer_overrides(),
                    bundled_fallback=spec.bundled_fallback, base_model=options.model_file(spec.base_option),
-                   refiner=options.model_file(spec.refiner_option), missing=spec.missing_message())
+                   refiner=options.model_file(spec.refiner_option), missing=spec.missing_message(),
+                   bundled=spec.bundled)
 
     # -- paths ------------------------------------------------------------------------
     @property
@@ -92,7 +95,7 @@ class ModelSource:
         if self.configured is not None and self.configured.is_file():
             return self.configured, "configured"
         if self.bundled_fallback:
-            b = bundled_model()
+            b = bundled_model(self.bundled)
             if b is not None:
                 return b, "bundled"
         return None
@@ -112,14 +115,18 @@ class ModelSource:
             key = file_key(path)
             if self._cached is None or self._cached[0] != key:
                 logger.info("%s: loading model %s (%s)", self.name, path, origin)
-                predictor = LandmarkPredictor(str(path), self.make_config(), self.overrides)
-                refined = RefinedPredictor(predictor, self.refiner) if self.refiner else None
+                built = build_predictor(str(path), self.make_config(), self.overrides)
+                # a cascade file carries its refiner; --conf <refiner option> wins over it
+                predictor = built.coarse if isinstance(built, RefinedPredictor) else built
+                refined = (RefinedPredictor(predictor, self.refiner) if self.refiner
+                           else built if isinstance(built, RefinedPredictor) else None)
                 self._cached = (key, predictor, refined)
-            predictor = self._cached[1]
+            predictor, refined = self._cached[1], self._cached[2]
             info = {"name": self.name, "path": str(path), "origin": origin, "key": key,
                     "mtime": path.stat().st_mtime, "landmarks": list(predictor.landmark_names),
                     "image_size": predictor.config.preprocess.image_size,
-                    "refiner": str(self.refiner) if self.refiner else None}
+                    "refiner": str(self.refiner) if self.refiner else
+                    f"{path} (cascade)" if refined is not None else None}
             return predictor, info
 
     def refined(self, predictor: LandmarkPredictor) -> RefinedPredictor | None:

@@ -39,6 +39,8 @@ class ModelSpec:
     Empty: the landmarks of the model in use (training: the model's, or ``landmarks`` asked for)."""
     train_description: str = ""
     bundled_fallback: bool = False
+    bundled: str = "starter"
+    """Which bundled model is the fallback (``cephmark.weights.resolve_checkpoint`` names)."""
     base_option: str = "cldetection_model"
     refiner_option: str | None = None
     """``--conf`` key of an optional crop refiner (``cephmark finetune --crop-size`` checkpoint)."""

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -92,6 +93,18 @@ def make_cascade(coarse: Mapping[str, Any], refiner: Mapping[str, Any], infer: M
         out["state_dict"], ref["state_dict"] = _half(out["state_dict"]), _half(ref["state_dict"])
     out[CASCADE_KEY] = {"refiner": ref, "infer": {k: float(infer.get(k) or 0.0) for k in INFER_KEYS},
                         "labels": dict(labels or {})}
+    return out
+
+
+def half_cascade(ckpt: Mapping[str, Any]) -> dict[str, Any]:
+    """A cascade container with fp16 tensors (both stages): the shipped form."""
+    if not is_cascade(ckpt):
+        raise CheckpointError("not a cascade container (no 'cascade' entry)")
+    out = dict(ckpt)
+    out["state_dict"] = _half(ckpt["state_dict"])
+    refiner = dict(ckpt[CASCADE_KEY]["refiner"])
+    refiner["state_dict"] = _half(refiner["state_dict"])
+    out[CASCADE_KEY] = {**ckpt[CASCADE_KEY], "refiner": refiner}
     return out
 
 
@@ -195,6 +208,10 @@ def _mark_done(stage_dir: Path, result) -> None:
     tmp.replace(stage_dir / DONE_NAME)
 
 
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _combined_metrics(run_dir: Path) -> list[dict]:
     from cephmark.training.reporting import read_metrics_csv
 
@@ -246,17 +263,19 @@ def train_cascade(cfg: CephConfig, callback: Callable[[dict], None] | None = Non
         if stop is not None and stop.is_set():
             log.info("stop requested: the cascade file is not written (resume with --resume %s)", run_dir)
             return result
-        _mark_done(stage_dir, result)
+        if _is_main():
+            _mark_done(stage_dir, result)
         results[stage] = result.checkpoint
     train_set, val_set, requested = load_annotation_sets(coarse_cfg)
     images = list(train_set.images) + (list(val_set.images) if val_set is not None else [])
     labels = label_stats(images, requested)
     infer = {k: getattr(cfg.infer, k) for k in INFER_KEYS}
-    path = write_cascade(results["coarse"], results["refiner"],
-                         run_dir / cfg.train.checkpoint_name, infer, labels)
-    log.info("cascade (coarse + refiner, one file): %s", path)
+    path = run_dir / cfg.train.checkpoint_name
+    if _is_main():  # torchrun: rank 0 writes, as in each stage
+        write_cascade(results["coarse"], results["refiner"], path, infer, labels)
+        log.info("cascade (coarse + refiner, one file): %s", path)
     from cephmark.training.trainer import FinetuneResult
 
     return FinetuneResult(checkpoint=path, last=run_dir / "refiner" / "last.pth",
                           history=_combined_metrics(run_dir), landmark_names=list(requested),
-                          best_epoch=_done(run_dir / "refiner").get("best_epoch"))
+                          best_epoch=(_done(run_dir / "refiner") or {}).get("best_epoch"))

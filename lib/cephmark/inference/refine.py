@@ -225,7 +225,18 @@ class RefinedPredictor:
         batch = torch.as_tensor(np.asarray(item["image"]))[None]
         heat = self.coarse.heatmaps(batch).cpu().numpy()[0]
         result, details = self.refine_detailed(img, self.coarse.decode(heat, item["meta"]))
+        result._refine_details = details  # for `flags` (not a field: not in the JSON)
         return result, details, item
+
+    def flags(self, result: ImageResult) -> dict[str, Any]:
+        """The ruler flags (`cephmark.calibration.flags.ruler_flags`) of a result this predictor
+        returned: ``{"status": "ok"|"check", "reasons": [...], "score": float}``. A result from
+        elsewhere gets the geometric checks only."""
+        from cephmark.calibration.flags import ruler_flags
+
+        details = getattr(result, "_refine_details", None) or RefineDetails(coarse={}, labels=self.labels)
+        status, reasons, score = ruler_flags(details, result)
+        return {"status": status, "reasons": reasons, "score": score}
 
     def predict_detailed(self, image: str | Path | CephImage) -> tuple[ImageResult, RefineDetails]:
         """`predict_one` plus what the cascade saw (coarse points, refiner peaks, label summary)."""

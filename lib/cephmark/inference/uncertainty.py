@@ -83,9 +83,11 @@ def unjitter_points(q: np.ndarray, jitter: tuple[float, float, float, float], n:
 
 
 def predict_with_uncertainty(predictor: LandmarkPredictor, image: str | Path | CephImage,
+                             flip_test: bool | None = None,
                              jitters: Sequence[tuple[float, float, float, float]] = JITTERS,
                              ) -> tuple[ImageResult, Uncertainty]:
-    """Landmarks of one image (as the predictor is configured) + its uncertainty."""
+    """Landmarks of one image (flip test as configured, or as ``flip_test`` says, and only for
+    flip-trained models) + its uncertainty."""
     item = predictor.prepare(image)
     meta = item["meta"]
     x = torch.as_tensor(np.asarray(item["image"]))[None].float()
@@ -93,7 +95,8 @@ def predict_with_uncertainty(predictor: LandmarkPredictor, image: str | Path | C
     flip_model = predictor.loaded.learnt_flip
     plain = predictor.heatmaps(x, flip_test=False)
     flipped = predictor.heatmaps(x.flip(-1), flip_test=False).flip(-1) if flip_model else None
-    heat = (plain + flipped) * 0.5 if predictor.config.preprocess.flip_test and flip_model else plain
+    flip = predictor.config.preprocess.flip_test if flip_test is None else flip_test
+    heat = (plain + flipped) * 0.5 if flip and flip_model else plain
     result = predictor.decode(heat[0].cpu().numpy(), meta)
     diag = math.hypot(result.width, result.height)
     pre = predictor.config.preprocess

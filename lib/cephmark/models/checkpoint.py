@@ -139,7 +139,7 @@ def model_from_container(ckpt: Mapping[str, Any], source: str,
         try:
             arch = ModelArch.from_dict(ckpt["arch"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CheckpointError(f"{path}: 'arch' must be the model design as a mapping (hrnet, "
+            raise CheckpointError(f"{source}: 'arch' must be the model design as a mapping (hrnet, "
                                   f"num_landmarks, ...), got {type(ckpt.get('arch')).__name__} "
                                   f"{str(ckpt.get('arch'))[:60]!r} ({type(exc).__name__}: {exc})") from exc
         saved = ckpt.get("landmark_names")

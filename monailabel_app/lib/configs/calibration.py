@@ -30,12 +30,15 @@ def ruler_scale(result: ImageResult, out: dict[str, Any]) -> None:
 SPEC = ModelSpec(
     name="calibration",
     description="Ruler marks p1/p2 (fine-tuned model): mm per pixel = 10 / |p1 - p2|",
-    train_description="Fine-tune the ruler model (p1, p2) on the final labels",
+    train_description="Train the ruler model (p1, p2) on the final labels: coarse model + crop refiner, one file",
     checkpoint_option="calibration_model",
     landmarks=tuple(RULER),
     refiner_option="calibration_refiner",
+    bundled_fallback=True,
+    bundled="ruler",
+    train_recipe="p1p2_few_labels.yaml",  # coarse model + crop refiner trained into one cascade file
     postprocess=(ruler_scale,),
     missing_hint="train the 'calibration' task on images labelled with p1 and p2, or start the server "
-                 "with --conf calibration_model PATH",
+                 "with --conf calibration_model PATH (the bundled ruler model is not installed)",
     order=10,
 )

@@ -143,8 +143,11 @@ class LandmarkInferTask(InferTask):
         result, unc = predict_with_uncertainty(predictor, app_image.ceph,
                                                None if flip is None else parse_bool(flip, True))
         refined = self.source.refined(predictor)
+        flags = None
         if refined is not None:  # second pass; the uncertainty stays the coarse model's
-            result = refined.refine(app_image.ceph, result)
+            result, details = refined.refine_detailed(app_image.ceph, result)
+            result._refine_details = details
+            flags = refined.flags(result)  # status ok|check, reasons, score (calibration.flags)
         t2 = time.time()
         result.image = str(request.get("_image_id") or os.path.basename(image))
         geometry = app_image.geometry
@@ -159,6 +162,8 @@ class LandmarkInferTask(InferTask):
             "model_key": model["key"], "model_refiner": model["refiner"], "label_names": label_names(names), "disc_radius": radius,
             "uncertainty": unc.to_dict(), "geometry": geometry.to_dict(),
         })
+        if flags is not None:
+            out["ruler_flags"] = flags
         if parse_bool(request.get("markups"), False):
             doc = to_markups(result, geometry, name=f"cephmark-{self.name}")
             fd, path = tempfile.mkstemp(suffix=".mrk.json", prefix=f"{self.name}_")

@@ -3,7 +3,9 @@
 A task reads every image with a ``final`` label, turns the label (disc label map or markups
 list) into landmark points, writes them as ``image,landmark,x,y,spacing_mm`` CSV and calls
 ``cephmark.training.finetune`` (the same code and options as ``cephmark finetune``: two stages,
-GPU when present). The result is copied atomically over ``<model_dir>/<task>.pth``, which the
+GPU when present; a spec's ``train_config`` recipe with ``train.refiner``, as the calibration
+task's, trains the coarse model and the crop refiner into one cascade file; request keys
+``refiner_epochs`` and ``share_backbone`` adjust its refiner). The result is copied atomically over ``<model_dir>/<task>.pth``, which the
 infer task of the same name picks up on its next request. MONAI Label runs training in a
 child process; infer requests keep being answered meanwhile.
 """
@@ -141,6 +143,14 @@ class LandmarkTrainTask(TrainTask):
         gpus = params.pop("gpus", "all")
         if self.fixed_landmarks:
             params.pop("landmarks", None)
+        refiner = {k: v for k, v in (("epochs", params.pop("refiner_epochs", None)),
+                                     ("share_backbone", params.pop("share_backbone", None))) if v is not None}
+        if refiner and cfg.train.refiner is None:
+            raise ValueError(f"{self.name}: refiner_epochs / share_backbone need a cascade recipe (train.refiner)")
+        if refiner:
+            cfg.train.refiner = {**cfg.train.refiner, **({"epochs": int(refiner["epochs"])} if "epochs" in refiner else {}),
+                                 **({"share_backbone": parse_bool(refiner["share_backbone"], False)}
+                                    if "share_backbone" in refiner else {})}
         updates, unknown = config_updates(params, prefer="train", cfg=cfg)
         if unknown:
             logger.warning("%s: ignoring unknown train option(s): %s", self.name, ", ".join(unknown))
