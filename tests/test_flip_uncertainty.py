@@ -66,8 +66,9 @@ def test_uncertainty_of_the_starter_is_its_own_prediction_plus_a_jitter_spread()
     ref = pred.predict_one(image)
     got, unc = predict_with_uncertainty(pred, image)
     assert [(a.x, a.y) for a in got.landmarks] == [(b.x, b.y) for b in ref.landmarks]
-    assert unc.method == "jitter" and unc.flip_px is None  # no mirrored pass for this model
-    assert 0.1 < unc.value < 30 and unc.missing == 0 and len(unc.per_landmark_px) == 19
-    assert unc.value == pytest.approx(np.mean(unc.per_landmark_px))
+    assert unc.flip_px is None  # no mirrored pass for this model
+    assert 0.1 < unc.jitter_px < 30 and unc.missing == 0 and len(unc.per_landmark_px) == 19
+    assert unc.jitter_px == pytest.approx(np.mean(unc.per_landmark_px))
+    assert 0 < unc.score_mean <= 1.5 and unc.value == pytest.approx(unc.jitter_px / unc.score_mean)
     assert unc.value_mm is None  # a JPEG: no pixel spacing
     assert math.isfinite(unc.jitter_px)

@@ -140,7 +140,9 @@ def test_uncertainty_prediction_equals_predictor(tmp_path):
                                                             and a.y == pytest.approx(b.y, abs=1e-6)))
         assert unc.value >= 0 and len(unc.per_landmark_px) == 38
         finite = [d for d in unc.per_landmark_px if d is not None]
-        assert unc.value >= min(finite) and (unc.flip_px is None or math.isfinite(unc.flip_px))
+        assert unc.value == pytest.approx((sum(finite) + unc.missing * math.hypot(got.width, got.height))
+                                          / len(unc.per_landmark_px) / max(unc.score_mean, 0.01))
+        assert unc.flip_px is None or math.isfinite(unc.flip_px)
 
 
 def test_options_from_strings():

@@ -63,7 +63,8 @@ def test_shipped_specs(monkeypatch):
     ceph, cal = specs
     assert ceph.bundled_fallback and ceph.landmarks == () and ceph.checkpoint_option == "cldetection_model"
     assert cal.landmarks == ("p1", "p2") and cal.refiner_option == "calibration_refiner"
-    assert not cal.bundled_fallback and cal.base_option == "cldetection_model"
+    assert cal.bundled_fallback and cal.bundled == "ruler" and cal.base_option == "cldetection_model"
+    assert cal.train_recipe == "p1p2_few_labels.yaml"  # the cascade recipe
     for path in (APP_DIR / "lib" / "configs").glob("*.py"):  # each spec file says how to add a model
         assert "to add a model" in (ast.get_docstring(ast.parse(path.read_text())) or "").lower(), path
 

@@ -99,7 +99,8 @@ def summarize(rows: list[dict]) -> int:
     for k in ("mre_mm_noflip", "mre_mm_flip"):
         print(f"{k}: mean {col[k].mean():.3f} mm")
     truth_err = col["mre_mm_noflip"]
-    for k, sign in (("jitter_px", 1), ("flip_px", 1), ("peak_mean", -1)):
+    col["jitter_px/peak_mean (the app's value)"] = col["jitter_px"] / np.maximum(col["peak_mean"], 0.01)
+    for k, sign in (("jitter_px/peak_mean (the app's value)", 1), ("jitter_px", 1), ("flip_px", 1), ("peak_mean", -1)):
         rho = spearmanr(sign * col[k], truth_err).correlation
         print(f"Spearman({k}{' (negated)' if sign < 0 else ''}, MRE no flip) = {rho:.3f}")
     print(f"Spearman(flip_px, MRE flip) = {spearmanr(col['flip_px'], col['mre_mm_flip']).correlation:.3f}")

@@ -1,10 +1,13 @@
 """Prediction plus a per-image uncertainty that ranks images by their likely error.
 
-Two measures, both in original-image pixels (mean over landmarks); ``value`` is the first:
-- ``jitter``: the network sees the image a few more times, shifted / scaled / rotated a little
+``value`` (the ranking value) = ``jitter_px / score_mean``:
+- ``jitter_px``: the network sees the image a few more times, shifted / scaled / rotated a little
   (within the augmentation the model was trained with), and each pass's decoded points are
-  mapped back; the spread (RMS distance of the passes' points from their mean) is large where
-  the model is unsure. Works for every model.
+  mapped back; the spread (RMS distance of the passes' points from their mean, original pixels,
+  mean over landmarks) is large where the model is unsure. Works for every model.
+- ``score_mean``: the mean heatmap peak height of the prediction; weak peaks mean unsure too.
+  On ISBI test1 with the starter model the ratio ranked images by their true error better than
+  either alone (benchmarks/uncertainty/RESULTS.md).
 - ``flip`` (reported beside it): the distance between the plain and the mirrored pass's points.
   Only meaningful for a model trained on mirrored images (`LoadedModel.learnt_flip`; the
   CL-Detection reference); for others the mirrored pass is noise, so it is not computed.
@@ -38,10 +41,10 @@ JITTERS: tuple[tuple[float, float, float, float], ...] = (
 
 @dataclass
 class Uncertainty:
-    value: float  # the ranking value (px): jitter spread, a landmark some pass missed = diagonal
-    method: str  # "jitter"
+    value: float  # the ranking value: jitter_px / score_mean (a landmark some pass missed = diagonal)
+    method: str  # "jitter/peak"
     jitter_px: float | None  # mean RMS spread of the jittered passes (found landmarks)
-    value_mm: float | None  # value in mm when the pixel spacing is known
+    value_mm: float | None  # jitter_px in mm when the pixel spacing is known
     flip_px: float | None  # mean plain-vs-mirrored distance (flip-trained models only)
     max_px: float | None  # the largest per-landmark value
     missing: int  # landmarks some pass did not find
@@ -115,7 +118,9 @@ def predict_with_uncertainty(predictor: LandmarkPredictor, image: str | Path | C
     found = [d for d in per_jit if d is not None]
     jitter_px = float(np.mean(found)) if found else None
     missing = len(per_jit) - len(found)
-    value = (sum(found) + missing * diag) / max(1, len(per_jit))
+    spread_all = (sum(found) + missing * diag) / max(1, len(per_jit))
+    score_mean = float(np.mean([lm.score for lm in result.landmarks])) if result.landmarks else 0.0
+    value = spread_all / max(score_mean, 0.01)
     flip_px = None
     if flipped is not None:
         a = predictor.decode(plain[0].cpu().numpy(), meta)
@@ -125,9 +130,9 @@ def predict_with_uncertainty(predictor: LandmarkPredictor, image: str | Path | C
         flip_px = float(np.mean(f)) if f else None
     spacing = result.spacing_mm
     return result, Uncertainty(
-        value=float(value), method="jitter", jitter_px=jitter_px,
-        value_mm=float(value) * spacing if spacing else None, flip_px=flip_px,
+        value=float(value), method="jitter/peak", jitter_px=jitter_px,
+        value_mm=float(jitter_px) * spacing if spacing and jitter_px is not None else None, flip_px=flip_px,
         max_px=float(max(found)) if found else None, missing=missing,
-        score_mean=float(np.mean([lm.score for lm in result.landmarks])) if result.landmarks else 0.0,
+        score_mean=score_mean,
         per_landmark_px=per_jit,
     )
