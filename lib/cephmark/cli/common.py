@@ -31,10 +31,10 @@ def add_refine_options(parser: argparse.ArgumentParser) -> None:
                         "the coarse points")
     g.add_argument("--refine-shift", type=float, metavar="PX",
                    help="average the refiner's heatmaps over a 3 x 3 grid of crops PX original pixels "
-                        f"apart (default {DEFAULTS.infer.refine_shift:g}: one crop)")
+                        "apart (default: a cascade file's own value, else 0: one crop)")
     g.add_argument("--refine-prior-sigma", type=float, metavar="PX",
                    help="weight each refiner heatmap by a Gaussian of PX original pixels around the "
-                        f"landmark's coarse position (default {DEFAULTS.infer.refine_prior_sigma:g}: off)")
+                        "landmark's coarse position (default: a cascade file's own value, else 0: off)")
 
 
 def refine_overrides(args: argparse.Namespace) -> dict[str, Any]:
