@@ -52,6 +52,7 @@ from lib.datastore import DATASTORE_PATTERNS, CephDICOMWebDatastore, SafeLocalDa
 from lib.infers import InvalidParams, LandmarkInferTask
 from lib.models import ModelSource
 from lib.options import AppOptions
+from lib.routes import run_infer_in_threadpool
 from lib.spec import ModelSpec
 from lib.trainers import LandmarkTrainTask
 
@@ -78,6 +79,7 @@ class CephMarkApp(MONAILabelApp):
         super().__init__(app_dir=app_dir, studies=studies, conf=conf, name="cephmark",
                          description="Cephalometric landmark detection (CL-Detection 2023 model)",
                          version=cephmark.__version__, labels=None)
+        run_infer_in_threadpool()  # concurrent requests overlap (see lib/routes.py)
 
     # -- datastores -------------------------------------------------------------------
     def init_datastore(self) -> Datastore:
@@ -224,6 +226,9 @@ class CephMarkApp(MONAILabelApp):
             # MONAI Label spreads images over the GPUs it finds (none: a division by zero)
             request["multi_gpu"] = False
             request["device"] = "cpu"
+            # two images in flight: one is read / written while the other's network pass runs
+            # (the passes themselves take turns, see LandmarkPredictor)
+            request["max_workers"] = max(2, int(request.get("max_workers") or 0))
         infer: Callable = safe_infer
         return self._batch_infer(request, datastore if datastore else self.datastore(), infer)
 

@@ -19,12 +19,6 @@ from conftest import save_reference_container
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
 
-@pytest.fixture(autouse=True)
-def _keep_one_thread(monkeypatch):
-    # optimize_for_inference sets torch's threads to the cores unless OMP_NUM_THREADS is set
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
 def smooth_output_layer(model: nn.Module, sigma: float = 1.5) -> nn.Module:
     """Final layer -> Gaussian upsampler, so heatmaps are smooth peaks (as a trained model's).
 

@@ -189,6 +189,39 @@ def test_infer_label_map_matches_predictor(st):
     st.label_001, st.params_001 = label_file, params
 
 
+def test_infer_in_flight_does_not_block_the_server(st):
+    """MONAI Label's infer route runs in the thread pool (lib/routes.py), not on the event loop:
+    while an image is inferred, other requests are answered."""
+    import threading
+
+    assert "infer requests run in the thread pool" in st.server.log_path.read_text(errors="replace")
+    t0 = time.monotonic()
+    requests.get(f"{st.server.url}/info/", timeout=120).raise_for_status()
+    info_s = time.monotonic() - t0
+    spans: dict[str, tuple[float, float, int]] = {}
+
+    def infer() -> None:
+        a = time.monotonic()
+        r = requests.post(f"{st.server.url}/infer/cephalometric?image=002", data={"params": "{}"}, timeout=600)
+        spans["infer"] = (a, time.monotonic(), r.status_code)
+
+    thread = threading.Thread(target=infer)
+    thread.start()
+    answered = []
+    while thread.is_alive():
+        a = time.monotonic()
+        r = requests.get(f"{st.server.url}/info/", timeout=600)
+        answered.append((a, time.monotonic(), r.status_code))
+    thread.join()
+    start, end, status = spans["infer"]
+    assert status == 200
+    if end - start < 4 * info_s + 0.5:
+        pytest.skip(f"infer ({end - start:.2f} s) too quick against /info ({info_s:.2f} s) to show overlap")
+    # requests sent well after the infer began and answered before it ended
+    inside = [x for x in answered if x[0] > start + info_s + 0.2 and x[1] < end - 0.05 and x[2] == 200]
+    assert inside, f"no /info answered during a {end - start:.2f} s infer ({len(answered)} sent)"
+
+
 def test_infer_dicom_spacing_geometry_and_markups(st):
     import SimpleITK as sitk
     from monai.transforms import LoadImage

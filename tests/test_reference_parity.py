@@ -2,9 +2,10 @@
 
 For each folder in ``../shared/reference/cldetection2023``: the network input (bit-exact),
 the model's heatmaps (single pass, flipped back, flip-averaged; 1e-4), decoding of the
-recorded flip-averaged heatmaps (1e-3 px, scores 1e-5) and the whole ``cephmark predict``
+recorded flip-averaged heatmaps (1e-3 px, scores 1e-5) and the whole ``cephmark predict --exact``
 command line run as a subprocess (scores 1e-5; points within the tolerance each peak's
 conditioning allows for the heatmap difference, at least 1e-3 px: see tests/parity.py).
+The default (fast) path's agreement with ``--exact`` is tested in test_runtimes.py.
 """
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def cli_runs(tiny_reference_dirs, tmp_path_factory):
         work = tmp_path_factory.mktemp(f"cli_{name}")
         out = work / "x.json"
         cmd = _cephmark_command() + ["predict", str(ref.image), "--checkpoint", str(ref.checkpoint),
-                                     "--image-size", str(ref.image_size), "--out", str(out)]
+                                     "--image-size", str(ref.image_size), "--exact", "--out", str(out)]
         procs[name] = (subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True), out)
     runs = {}

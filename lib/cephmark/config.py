@@ -48,8 +48,16 @@ class InferConfig:
     device: str = "auto"
     batch_size: int = 2  # images per forward pass (plain + flipped count as one image)
     names: list[str] | None = None
-    fast: bool = False  # BatchNorm folded, channels-last, plain + flipped in one batch (< 0.1 px)
-    compile: bool = False  # torch.compile on GPU
+    # True (default): the fast path, points within 0.01 px of the reference arithmetic;
+    # False (--exact): the reference's arithmetic (one pass per image and per flip, eager torch)
+    fast: bool = True
+    # engine of the fast path: auto (CPU: openvino, else onnxruntime, else torch), openvino,
+    # onnxruntime, inductor (AOTInductor) or torch (BatchNorm folded, channels-last); see
+    # cephmark.inference.runtimes
+    backend: str = "auto"
+    cache_dir: str | None = None  # converted networks (default: $CEPHMARK_CACHE_DIR or ~/.cache/cephmark)
+    compile: bool = False  # torch.compile the torch backend (GPU)
+    prefetch: int = 2  # images read and preprocessed ahead while the network runs (0 = off)
     # second pass: a crop refiner (finetune --crop-size) re-predicts its landmarks on a crop
     # around the coarse model's points (see cephmark.inference.refine)
     refine_checkpoint: str | None = None

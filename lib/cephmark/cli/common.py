@@ -41,3 +41,23 @@ def refine_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Config items set by `add_refine_options` (None = unset)."""
     return {"infer.refine_checkpoint": args.refine_checkpoint, "infer.refine_shift": args.refine_shift,
             "infer.refine_prior_sigma": args.refine_prior_sigma}
+
+
+def add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """How the network runs: the fast path (default) or the reference arithmetic."""
+    g = parser.add_argument_group("inference engine")
+    g.add_argument("--exact", action="store_true",
+                   help="the reference arithmetic (eager torch, one pass per image and flip): slower; "
+                        "the default fast path keeps points within 0.01 px of it")
+    g.add_argument("--backend", choices=["auto", "openvino", "onnxruntime", "inductor", "torch"],
+                   help="engine of the fast path (default auto: openvino if installed, else "
+                        "onnxruntime, else torch; see README 'Speed')")
+    g.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
+
+
+def speed_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config items set by `add_speed_options` (None = unset)."""
+    if args.exact and (args.fast or args.backend):
+        raise ValueError("--exact runs the reference arithmetic: it does not combine with --fast or --backend")
+    return {"infer.fast": False if args.exact else (True if args.fast or args.backend else None),
+            "infer.backend": args.backend}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from cephmark.cli.common import add_config_option, add_refine_options
+from cephmark.cli.common import add_config_option, add_refine_options, add_speed_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, help="network input size N (default: from the checkpoint)")
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", help="cpu, cuda ... (default: auto)")
-    p.add_argument("--fast", action="store_true", help="optimised inference (points within 0.1 px)")
+    add_speed_options(p)
     p.add_argument("--worst", type=int, default=3, help="overlays of the N worst images (default 3)")
     add_refine_options(p)
     add_config_option(p)
@@ -30,12 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from cephmark.annotations import read_annotations
-    from cephmark.cli.common import load_config, refine_overrides
+    from cephmark.cli.common import load_config, refine_overrides, speed_overrides
     from cephmark.evaluation.report import evaluate, format_table, write_report
     from cephmark.inference.refine import build_predictor
     from cephmark.weights import default_checkpoint
 
-    cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
+    cfg = load_config(args, {"infer.device": args.device, **speed_overrides(args),
                              "infer.checkpoint": args.checkpoint, **refine_overrides(args)})
     predictor = build_predictor(cfg.infer.checkpoint or default_checkpoint(), cfg, {
         "preprocess.image_size": args.image_size,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cephmark.cli.common import DEFAULTS, add_config_option, add_refine_options, split_list
+from cephmark.cli.common import DEFAULTS, add_config_option, add_refine_options, add_speed_options, split_list
 from cephmark.cli.dicomweb import ImageSource, add_source_options
 
 
@@ -26,8 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per forward pass")
     p.add_argument("--max-pixels", type=int, help="refuse images with more pixels (width x height, from the "
                    f"header, before decoding; default {DEFAULTS.infer.max_pixels}; 0 = no limit)")
-    p.add_argument("--fast", action="store_true", help="optimised inference (BatchNorm folded, channels-last, "
-                   "batched flip test; points within 0.1 px of the exact path)")
+    add_speed_options(p)
     add_refine_options(p)
     add_source_options(p)
     add_config_option(p)
@@ -36,14 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from cephmark.cli.batch import EXIT_FAILURES, run_batch, writable_folder
-    from cephmark.cli.common import load_config, refine_overrides
+    from cephmark.cli.common import load_config, refine_overrides, speed_overrides
     from cephmark.inference.refine import build_predictor
     from cephmark.inference.results import ResultStream
     from cephmark.weights import default_checkpoint
 
     cfg = load_config(args, {
         "infer.device": args.device, "infer.names": split_list(args.names),
-        "infer.batch_size": args.batch_size, "infer.fast": True if args.fast else None,
+        "infer.batch_size": args.batch_size, **speed_overrides(args),
         "infer.checkpoint": args.checkpoint, "infer.max_pixels": args.max_pixels,
         **refine_overrides(args),
     })

@@ -72,10 +72,10 @@ def cpu_threads() -> int:
 
 
 def set_inference_threads(threads: int | None = None) -> int:
-    """Intra-op threads = usable cores, unless ``OMP_NUM_THREADS`` is set (then left alone)."""
-    if threads is None and "OMP_NUM_THREADS" in os.environ:
-        return torch.get_num_threads()
-    n = threads or cpu_threads()
+    """Intra-op threads: ``threads`` when given, else torch's current setting capped at the
+    usable cores (a CPU quota or affinity mask lowers it; a lower setting is kept). Returns
+    the count, which the other engines (OpenVINO, ONNX Runtime) use too."""
+    n = threads or min(torch.get_num_threads(), cpu_threads())
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -243,6 +243,8 @@ def _output_layers_fp32(model: nn.Module) -> int:
 class InferenceModel(nn.Module):
     """Runs the folded model: channels-last input, optional autocast, float32 contiguous output."""
 
+    name = "torch"  # the fast path's engine (see cephmark.inference.runtimes)
+
     def __init__(self, model: nn.Module, device: torch.device, channels_last: bool = True,
                  amp: torch.dtype | None = None) -> None:
         super().__init__()
@@ -289,7 +291,7 @@ def optimize_for_inference(model: nn.Module, device: torch.device | str, compile
     8 mantissa bits (DARK would see plateaus).
     ``compile``: ``torch.compile`` the folded model (a string is passed as ``mode``, e.g.
     ``"max-autotune"``); meant for CUDA (on CPU it needs a C++ compiler and takes minutes).
-    On CPU the intra-op thread count is set to the usable cores (`set_inference_threads`);
+    On CPU the intra-op thread count is capped at the usable cores (`set_inference_threads`);
     on CUDA ``torch.backends.cudnn.benchmark`` is switched on (process-wide).
     """
     device = torch.device(device)

@@ -1,7 +1,8 @@
-"""Landmark prediction: preprocessing, forward (+ flip test in the same batch), decoding."""
+"""Landmark prediction: preprocessing (read ahead in a thread), forward (+ flip test), decoding."""
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -12,6 +13,7 @@ from cephmark.codecs import FastHeatmapCodec
 from cephmark.config import CephConfig
 from cephmark.io import CephImage, read_image
 from cephmark.inference.plausibility import assess
+from cephmark.inference.prefetch import prefetch
 from cephmark.inference.results import ImageResult, LandmarkResult
 from cephmark.models.checkpoint import LoadedModel, load_model
 from cephmark.runtime import resolve_device
@@ -44,10 +46,14 @@ class LandmarkPredictor:
         # the reference decode arithmetic bit for bit, blurring only windows near the peak
         self.codec = FastHeatmapCodec(blur_kernel=cfg.codec.blur_kernel)
         if cfg.infer.fast:
-            from cephmark.inference.fast import optimize_for_inference
+            from cephmark.inference.runtimes import build_runtime
 
-            self.model = optimize_for_inference(self.model, self.device, compile=cfg.infer.compile)
+            self.model = build_runtime(self.model, self.device, cfg.preprocess.image_size,
+                                       cfg.infer.backend, cfg.infer.cache_dir, compile=cfg.infer.compile)
         self.transforms = inference_transforms(cfg.preprocess)
+        # one network pass at a time (it already uses every core); callers in other threads
+        # (server requests, the prefetch thread) read, preprocess and decode meanwhile
+        self._network = threading.Lock()
 
     @property
     def landmark_names(self) -> list[str]:
@@ -65,8 +71,15 @@ class LandmarkPredictor:
         """(B, 3, N, N) normalised inputs -> (B, J, N, N) heatmaps (flip-averaged if enabled)."""
         flip = self.config.preprocess.flip_test if flip_test is None else flip_test
         x = torch.as_tensor(inputs).to(self.device, dtype=torch.float32)
-        if not self.config.infer.fast:
-            # the reference's arithmetic: one image per pass, flipped input as its own pass
+        with self._network:
+            return self._forward(x, flip)
+
+    def _forward(self, x: torch.Tensor, flip: bool) -> torch.Tensor:
+        if not self.config.infer.fast or self.device.type == "cpu":
+            # one image per pass, flipped input as its own pass: the reference's order (with the
+            # reference's model when not fast). On a CPU batching saves nothing, and this way a
+            # result does not depend on the batch size or on who averages the flip (the app's
+            # uncertainty runs the two passes itself)
             outs = []
             for xi in x.split(1):
                 out = self.model(xi).float()
@@ -74,36 +87,38 @@ class LandmarkPredictor:
                     out = (out + self.model(xi.flip(-1)).float().flip(-1)) * 0.5
                 outs.append(out)
             return torch.cat(outs)
+        b = x.shape[0]
         if flip:
             x = torch.cat([x, x.flip(-1)], dim=0)
         out = self.model(x).float()
         if flip:
-            b = inputs.shape[0]
             out = (out[:b] + out[b:].flip(-1)) * 0.5
         return out
 
     def predict(self, images: Sequence[str | Path | CephImage]) -> list[ImageResult]:
-        """Predict landmarks on several images, ``infer.batch_size`` per forward pass."""
+        """Predict landmarks on several images, ``infer.batch_size`` per forward pass; the first
+        failure is raised."""
         results: list[ImageResult] = []
-        bs = max(1, self.config.infer.batch_size)
-        for start in range(0, len(images), bs):
-            items = [self.prepare(im) for im in images[start:start + bs]]
-            batch = torch.stack([torch.as_tensor(np.asarray(it["image"])) for it in items])
-            heat = self.heatmaps(batch).cpu().numpy()
-            results.extend(self.decode(h, it["meta"]) for h, it in zip(heat, items))
+        for _, outcome, _ in self.iter_predictions(images):
+            if isinstance(outcome, Exception):
+                raise outcome
+            results.append(outcome)
         return results
 
-    def iter_predictions(self, paths: Iterable[str | Path]
+    def iter_predictions(self, paths: Iterable[str | Path | CephImage]
                          ) -> Iterator[tuple[str, ImageResult | Exception, dict | None]]:
         """Yield ``(path, result or error, prepared item)``; a bad file does not stop the rest.
-        ``paths`` may be any iterable (e.g. images arriving from a server as they are fetched)."""
+        ``paths`` may be any iterable (e.g. images arriving from a server as they are fetched).
+        Images are read and preprocessed ``infer.prefetch`` ahead, while the network runs."""
         bs = max(1, self.config.infer.batch_size)
+        one = isinstance(paths, Sequence) and len(paths) <= 1  # nothing to overlap
+        depth = 0 if one else self.config.infer.prefetch
         pending: list[tuple[str, dict]] = []
-        for path in paths:
-            try:
-                pending.append((str(path), self.prepare(path)))
-            except Exception as exc:  # any failure (MemoryError included) is this image's only
-                yield str(path), exc, None
+        for path, item in prefetch(self.prepare, paths, depth):
+            if isinstance(item, Exception):  # any failure (MemoryError included) is this image's only
+                yield str(path), item, None
+            else:
+                pending.append((str(path), item))
             if len(pending) == bs:
                 yield from self._run_batch(pending)
                 pending = []
