@@ -27,12 +27,15 @@ def _private_cache(tmp_path, monkeypatch):
 
 
 def _points(result) -> np.ndarray:
-    return np.array([(lm.x, lm.y) if lm.found else (np.nan, np.nan) for lm in result.landmarks])
+    """Positions (NaN where none: a landmark outside the image keeps its position, found or not)."""
+    return np.array([(lm.x, lm.y) if lm.x is not None else (np.nan, np.nan) for lm in result.landmarks],
+                    dtype=np.float64)
 
 
 def _max_distance(a, b) -> float:
     pa, pb = _points(a), _points(b)
-    assert np.array_equal(np.isnan(pa[:, 0]), np.isnan(pb[:, 0])), "found / not found differ"
+    assert [lm.found for lm in a.landmarks] == [lm.found for lm in b.landmarks], "found / not found differ"
+    assert np.array_equal(np.isnan(pa[:, 0]), np.isnan(pb[:, 0]))
     ok = ~np.isnan(pa[:, 0])
     assert ok.any()
     return float(np.linalg.norm(pa[ok] - pb[ok], axis=1).max())

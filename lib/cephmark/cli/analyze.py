@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from cephmark.cli.common import add_config_option, split_list
+from cephmark.cli.common import add_config_option, add_speed_options, split_list
 from cephmark.cli.dicomweb import ImageSource, add_source_options
 
 NO_MODEL = "none"
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", required=True, help="FILE.json or FILE.csv")
     p.add_argument("--report", metavar="DIR", help="write a one-page report (PNG and PDF) per image here")
     p.add_argument("--device", help="cpu, cuda ... (default: auto)")
-    p.add_argument("--fast", action="store_true", help="optimised inference (points within 0.1 px)")
+    add_speed_options(p)
     add_source_options(p)
     add_config_option(p)
     return p
@@ -80,14 +80,14 @@ def _from_models(args, analyses):
 
     from cephmark.analysis.pipeline import Analyzer
     from cephmark.calibration.pitch_stage import convention_from
-    from cephmark.cli.common import load_config
+    from cephmark.cli.common import load_config, speed_overrides
     from cephmark.inference.refine import build_predictor
     from cephmark.io import read_image
     from cephmark.weights import default_checkpoint
 
     if not args.inputs and not args.dicomweb:
         raise ValueError("give images (files or folders), --dicomweb URL, or --landmarks FILE")
-    cfg = load_config(args, {"infer.device": args.device, "infer.fast": True if args.fast else None,
+    cfg = load_config(args, {"infer.device": args.device, **speed_overrides(args),
                              "infer.checkpoint": args.checkpoint, "infer.ruler_pitch_mm": args.ruler_pitch})
     checkpoint = cfg.infer.checkpoint or default_checkpoint()
     source = ImageSource(args, model_name=Path(checkpoint).name)  # local files or DICOMweb series
@@ -164,9 +164,9 @@ def _from_landmarks(args, analyses):
                                       a.spacing_mm, "annotation" if a.spacing_mm else None) for a in ann.images]
     ruler = None
     if args.calibration and args.calibration != NO_MODEL:  # the ruler model runs on the images
-        from cephmark.cli.common import load_config
+        from cephmark.cli.common import load_config, speed_overrides
 
-        ruler = _ruler_predictor(args, load_config(args, {"infer.device": args.device}))
+        ruler = _ruler_predictor(args, load_config(args, {"infer.device": args.device, **speed_overrides(args)}))
     items, failures = [], []
     for res in entries:
         names = [lm.name for lm in res.landmarks]
