@@ -50,13 +50,15 @@ CANDIDATES = ("exact", "torch", "openvino", "onnxruntime", "inductor")
 
 
 def make_predictor(checkpoint: Path, name: str, size: int, cache: Path):
+    """``size`` 0: the checkpoint's own input size (the bundled starter)."""
     from cephmark.config import CephConfig
     from cephmark.inference import LandmarkPredictor
 
-    return LandmarkPredictor(str(checkpoint), CephConfig(), overrides={
-        "infer.fast": name != "exact", "infer.backend": "torch" if name == "exact" else name,
-        "infer.cache_dir": str(cache), "infer.device": "cpu", "infer.batch_size": 1,
-        "preprocess.image_size": size})
+    overrides = {"infer.fast": name != "exact", "infer.backend": "torch" if name == "exact" else name,
+                 "infer.cache_dir": str(cache), "infer.device": "cpu", "infer.batch_size": 1}
+    if size:
+        overrides["preprocess.image_size"] = size
+    return LandmarkPredictor(str(checkpoint), CephConfig(), overrides=overrides)
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -101,6 +103,8 @@ def main() -> None:
     p.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     p.add_argument("--write", type=Path, help="write the markdown report here")
     p.add_argument("--smoke", action="store_true", help="tiny model, N=256, 1 image, 1 repeat")
+    p.add_argument("--starter", action="store_true",
+                   help="the bundled trained starter model at its own N instead of a random model")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--checkpoint", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
@@ -130,10 +134,15 @@ def main() -> None:
           f"{args.repeats} repeats; {', '.join(names)}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="cephmark-backends-") as tmp:
-        model = random_model(args.arch, args.landmarks)
-        smooth_output_layer(model)
-        ckpt = save_reference_checkpoint(model, Path(tmp) / "random_reference_format.pth")
-        del model
+        if args.starter:
+            from cephmark.weights import STARTER
+
+            ckpt, args.size = STARTER, 0
+        else:
+            model = random_model(args.arch, args.landmarks)
+            smooth_output_layer(model)
+            ckpt = save_reference_checkpoint(model, Path(tmp) / "random_reference_format.pth")
+            del model
         cache = Path(tmp) / "cache"
         preds, build, first = {}, {}, {}
         for name in names:
@@ -209,8 +218,10 @@ def main() -> None:
             f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs), {args.threads} threads; torch "
             f"{torch.__version__}; {engines}; load average at the end "
             f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}",
-            f"- `{args.arch}`, J = {args.landmarks}, N = {args.size}, random weights as in "
-            f"bench_inference.py; images {', '.join(p.name for p in images)}; {args.repeats} repeats, "
+            (f"- the bundled trained starter model (`{ckpt.name}`) at its own input size and "
+             "preprocessing" if args.starter else
+             f"- `{args.arch}`, J = {args.landmarks}, N = {args.size}, random weights as in "
+             "bench_inference.py") + f"; images {', '.join(p.name for p in images)}; {args.repeats} repeats, "
             "rotating order; s/image end to end with batch size 1; speed-ups = exact / candidate "
             "(medians of wall time, and of process CPU time)",
             "- build = predictor construction with an empty converted-network cache (conversion "
