@@ -13,7 +13,9 @@ def _name(req: str) -> str:
 
 
 def _requirements() -> dict[str, str]:
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    """Pins of requirements.txt and of the optional requirements-fast.txt (the openvino extra)."""
+    lines = [ln for f in ("requirements.txt", "requirements-fast.txt")
+             for ln in (ROOT / f).read_text().splitlines()]
     reqs = [ln.split("#")[0].strip() for ln in lines]
     return {_name(r): r for r in reqs if r and not r.startswith("-")}
 
