@@ -5,6 +5,7 @@
 #   recipe     configs/adapt_new_unit.yaml (backbone frozen: heads only, strong intensity augmentation)
 #   partial    the recipe, 20 epochs, transition3 + stage4 trainable (lr x 0.1) after 2
 #   full       the recipe, 20 epochs, the whole backbone trainable (lr x 0.1) after 2
+#   partial5   the recipe (5 epochs) with transition3 + stage4 trainable (lr x 0.1) after 2
 #   mix        the recipe + 6 ISBI images (first 6 of ISBI train) in the training set
 #   issue      the issue's run: defaults, 30 epochs, whole backbone after 5 (lr 1e-3, normal augmentation)
 # Test predictions: runs/new_device/landmarks/VARIANT/f{k}/test/ (cephmark evaluate --out).
@@ -24,6 +25,7 @@ for k in ${@:-0 1 2}; do
     unadapted) ;;
     recipe) OPT=() ;;
     partial) OPT=(--epochs 20 --unfreeze-after 2 --trainable-backbone transition3,stage4) ;;
+    partial5) OPT=(--unfreeze-after 2 --trainable-backbone transition3,stage4) ;;
     full) OPT=(--epochs 20 --unfreeze-after 2 --trainable-backbone all) ;;
     mix) cat $F/lm_f${k}_train.csv > $R/f$k/train_mix.csv; tail -n +2 $F/lm_isbi6.csv >> $R/f$k/train_mix.csv
          TRAIN=$R/f$k/train_mix.csv; OPT=() ;;
