@@ -13,8 +13,10 @@ One process, the same real images, one model:
   reference-format checkpoint (``{"state_dict", "meta"}``) in a temporary folder and loaded
   through `LandmarkPredictor`.
 * two predictors on that file: ``infer.fast=False`` (one image per pass, flipped input as its
-  own pass: the reference's arithmetic) and ``infer.fast=True`` (BatchNorm folded,
-  channels-last, plain + flipped input in one batch, windowed DARK decoding).
+  own pass: the reference's arithmetic) and ``infer.fast=True`` with ``infer.backend=torch``
+  (BatchNorm folded, channels-last, windowed DARK decoding; on a CPU also one image per pass
+  since the predictor stopped batching the flip there). The other engines of the fast path
+  (OpenVINO, ONNX Runtime, AOTInductor) are compared in bench_backends.py.
 * per image and per repeat, both pipelines run with and without flip test, in alternating
   order (exact first on even steps, fast first on odd ones) after one warm-up call each;
   every call is timed in three stages (preprocessing, forward + flip averaging, decoding) the
@@ -102,7 +104,7 @@ def make_predictor(checkpoint: Path, fast: bool, size: int):
     from cephmark.inference import LandmarkPredictor
 
     return LandmarkPredictor(str(checkpoint), CephConfig(), overrides={
-        "infer.fast": fast, "infer.device": "cpu", "infer.batch_size": 1,
+        "infer.fast": fast, "infer.backend": "torch", "infer.device": "cpu", "infer.batch_size": 1,
         "preprocess.image_size": size})
 
 
@@ -188,7 +190,8 @@ def trained_section(images: list[Path], repeats: int) -> tuple[str, str] | None:
     if not STARTER.is_file():
         return None
     preds = {name: LandmarkPredictor(str(STARTER), CephConfig(), overrides={
-        "infer.fast": name == "fast", "infer.device": "cpu", "infer.batch_size": 1})
+        "infer.fast": name == "fast", "infer.backend": "torch", "infer.device": "cpu",
+        "infer.batch_size": 1})
         for name in ("exact", "fast")}
     n = preds["exact"].config.preprocess.image_size
     times: dict[tuple[str, bool], list[float]] = {}
