@@ -69,3 +69,9 @@ def test_ruler_model_flags_are_added():
 def test_policy_is_adjustable():
     c = calibrate(P1, P2, policy=CalibrationPolicy(mm_per_px_range=(0.2, 0.5)))
     assert c.source == "none" and c.status == "check"
+
+
+def test_the_ruler_models_own_verdict_replaces_the_peak_check():
+    weak = RulerMark(1700.0, 1040.0, 0.05)
+    assert calibrate(weak, P2, flags={"status": "ok", "reasons": [], "score": 0.9}).status == "ok"
+    assert calibrate(weak, P2).status == "check"  # without flags the heatmap peak is checked here

@@ -63,9 +63,10 @@ class Calibration:
                 "reasons": list(self.reasons), "notes": list(self.notes)}
 
 
-def ruler_problems(p1: RulerMark | None, p2: RulerMark | None, policy: CalibrationPolicy
-                   ) -> tuple[float | None, list[str]]:
-    """(mm/px or None when unusable, reasons to check): marks found, order, peak, range."""
+def ruler_problems(p1: RulerMark | None, p2: RulerMark | None, policy: CalibrationPolicy,
+                   check_peak: bool = True) -> tuple[float | None, list[str]]:
+    """(mm/px or None when unusable, reasons to check): marks found, order, peak (unless the ruler
+    model judges its own peaks: ``check_peak=False``), range."""
     reasons: list[str] = []
     for name, mark in zip(RULER, (p1, p2)):
         if mark is None or not mark.usable:
@@ -79,7 +80,7 @@ def ruler_problems(p1: RulerMark | None, p2: RulerMark | None, policy: Calibrati
     if not p2.y < p1.y:
         reasons.append(f"p2 (1 cm) is not above p1 (0 cm): y {p2.y:.1f} vs {p1.y:.1f}")
     weak = [f"{n} {m.score:.2f}" for n, m in zip(RULER, (p1, p2))
-            if m.score is not None and m.score < policy.min_score]
+            if check_peak and m.score is not None and m.score < policy.min_score]
     if weak:
         reasons.append(f"weak ruler peak ({', '.join(weak)} < {policy.min_score:g})")
     lo, hi = policy.mm_per_px_range
@@ -107,7 +108,7 @@ def calibrate(p1: RulerMark | None = None, p2: RulerMark | None = None,
     ruler = None
     mmpx_ruler = None
     if ruler_model:
-        mmpx_ruler, problems = ruler_problems(p1, p2, policy)
+        mmpx_ruler, problems = ruler_problems(p1, p2, policy, check_peak=not flags)
         reasons += problems
         if p1 is not None and p2 is not None and p1.usable and p2.usable:
             scores = [s for s in (p1.score, p2.score) if s is not None]

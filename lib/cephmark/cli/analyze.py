@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (DICOM included)")
     p.add_argument("--checkpoint", help="landmark model (default: the bundled starter model)")
     p.add_argument("--calibration", metavar="MODEL",
-                   help="ruler model predicting p1/p2 (default: the bundled ruler model when installed; "
-                        f"'{NO_MODEL}': no ruler, DICOM spacing only)")
+                   help="ruler model predicting p1/p2 (default: the bundled ruler model when installed, "
+                        f"also named 'ruler'; '{NO_MODEL}': no ruler, DICOM spacing only)")
     p.add_argument("--calibration-refiner", metavar="MODEL",
                    help="crop refiner for the ruler model's p1/p2 (second pass)")
     p.add_argument("--ruler-pitch", type=float, metavar="MM",
@@ -131,9 +131,11 @@ def _ruler_predictor(args, cfg):
         if args.calibration_refiner:
             raise ValueError("--calibration-refiner needs a --calibration model")
         return None
+    from cephmark.weights import resolve_checkpoint
+
     ruler_cfg = cfg.from_dict(cfg.to_dict())
     ruler_cfg.update({"infer.refine_checkpoint": args.calibration_refiner})
-    return build_predictor(chosen, ruler_cfg)
+    return build_predictor(resolve_checkpoint(chosen), ruler_cfg)  # "ruler": the bundled model
 
 
 def default_ruler_checkpoint() -> str | None:

@@ -97,14 +97,16 @@ class LandmarkInferTask(InferTask):
         from cephmark.calibration.pitch_stage import apply_pitch, convention_from
 
         peer = self.peers.get(self.spec.calibration_model)
-        marks, failed = None, None
+        marks, failed, flags = None, None, None
         if peer is not None and peer.path() is not None:
             try:
                 ruler, _ = peer.get()
                 marks = ruler.predict_one(ceph)
                 refined = peer.refined(ruler)
-                if refined is not None:
-                    marks = refined.refine(ceph, marks)
+                if refined is not None:  # as the calibration task does: refined marks and their flags
+                    marks, details = refined.refine_detailed(ceph, marks)
+                    marks._refine_details = details
+                    flags = refined.flags(marks)
             except (OSError, ValueError, RuntimeError) as exc:  # the landmarks still come back
                 logger.warning("%s: calibration model failed: %s", self.name, exc)
                 marks, failed = None, f"the {self.spec.calibration_model} model failed: {exc}"
@@ -112,7 +114,7 @@ class LandmarkInferTask(InferTask):
         if marks is not None and convention is not None:
             marks, pitch = apply_pitch(ceph.pixels, marks, convention)
         names = [lm.name for lm in result.landmarks]
-        done = analyze_points(result, marks, ruler_model=marks is not None,
+        done = analyze_points(result, marks, ruler_model=marks is not None, flags=flags,
                               analyses=split_list(request.get("analysis")),
                               face=str(request.get("face") or "auto"), model_names=names,
                               pitch=pitch).to_dict()
