@@ -51,7 +51,7 @@ def test_json_has_calibration_orientation_and_measurements(capsys, tmp_path, mod
 
     reads, prepares = [], []
     real_read, real_prepare = cio.read_image, LandmarkPredictor.prepare
-    monkeypatch.setattr(cio, "read_image", lambda p: reads.append(p) or real_read(p))
+    monkeypatch.setattr(cio, "read_image", lambda p, **kw: reads.append(p) or real_read(p, **kw))
     monkeypatch.setattr(LandmarkPredictor, "prepare", lambda self, im: prepares.append(im) or real_prepare(self, im))
     out = tmp_path / "out.json"
     rc, _, err = run(capsys, images, "--checkpoint", models[0], "--calibration", models[1], "--out", out)
