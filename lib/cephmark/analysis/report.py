@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -81,8 +82,9 @@ def _header(fig, result: AnalysisResult) -> None:
     o = result.measurements.orientation
     fig.text(0.01, 0.975, f"Cephalometric analysis - {Path(r.image).name}", fontsize=13, weight="bold", va="top")
     colour = "black" if result.calibration.status == "ok" else OUT_OF_RANGE
-    fig.text(0.01, 0.945, calibration_line(result), fontsize=8, va="top", color=colour, wrap=True)
-    fig.text(0.01, 0.92, f"{o.to_dict()['note']}.  Values outside the norm (|deviation| > 1 SD) in red; "
+    fig.text(0.01, 0.948, textwrap.fill(calibration_line(result), 185), fontsize=7.5, va="top", color=colour,
+             linespacing=1.3)
+    fig.text(0.01, 0.908, f"{o.to_dict()['note']}.  Values outside the norm (|deviation| > 1 SD) in red; "
              "automatic landmarks: check the tracing before clinical use.", fontsize=7.5, va="top")
 
 
