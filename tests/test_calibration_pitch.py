@@ -169,3 +169,13 @@ def test_no_major_marks_snaps_to_the_nearest_mark_and_says_so():
     snap = snap_reference_marks(img, r, c[1] + (0, 2.0), c[11])
     assert not snap.major_found and "not told apart" in snap.reasons[0]
     assert np.hypot(*(np.asarray(snap.p1) - c[1])) < 0.5
+
+
+def test_run_ending_at_p2_is_reported():
+    """p1/p2 on a ruler piece that ends (or bends away) right above p2: said so; not when the
+    marks go on above p2."""
+    img, c = render_ruler(7.87)
+    u = (c[10] - c[0]) / np.linalg.norm(c[10] - c[0])
+    end = measure_pitch(img, c[6], c[15] + 7.87 * u)  # mark 16: the last one (the bar ends 4 px above)
+    assert any("ends" in why and "above p2" in why for why in end.reasons), end.reasons
+    assert not any("ends" in why for why in measure_pitch(img, c[0], c[10]).reasons)

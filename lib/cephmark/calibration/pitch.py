@@ -29,6 +29,7 @@ SOURCE = "ruler_pitch"
 STEP = 0.25  # profile sampling step along the axis, pixels
 MIN_MARKS = 6  # fewer marks in the fitted run: no result
 MIN_QUALITY = 0.5  # below: the result carries a reason
+ABOVE_P2_MARKS = 1.0  # a straight run ending closer than this above p2 carries a reason
 
 
 class PitchError(ValueError):
@@ -209,6 +210,9 @@ def measure_pitch(pixels: np.ndarray, p1: Sequence[float], p2: Sequence[float], 
     if span[1] < length - 0.5 * period or span[0] > 0.5 * period:
         reasons.append(f"marks fade or bend inside p1..p2 (run {span[0]:.0f}..{span[1]:.0f} px of "
                        f"{length:.0f})")
+    if span[1] < length + ABOVE_P2_MARKS * period and s[-1] > length + 2 * ABOVE_P2_MARKS * period:
+        reasons.append(f"the straight run of marks ends {(span[1] - length) / period:+.1f} marks from p2 "
+                       f"(a bent or cut ruler end just above p2? p1/p2 may sit on the bent part)")
     if abs(length / period - distance_mm / pitch_mm) > 0.5:
         reasons.append(f"p1 and p2 are {length / period:.2f} marks apart, not "
                        f"{distance_mm / pitch_mm:g}")
