@@ -2,7 +2,7 @@
 cascade details, no model)."""
 from __future__ import annotations
 
-from cephmark.calibration.flags import LIMITS, ruler_flags
+from cephmark.calibration.flags import LIMITS, FlagLimits, ruler_flags
 from cephmark.inference.refine import RefineDetails, peak_width
 from cephmark.inference.results import ImageResult, LandmarkResult
 
@@ -33,14 +33,15 @@ def test_each_rule_flags_with_its_reason():
     cases = {
         "not found": make(found=(True, False)),
         "weak refiner peak": make(peaks=(0.9, LIMITS.min_peak - 0.1)),
-        "broad refiner peak": make(widths=(LIMITS.max_width_px + 5, 6.0)),
+        "broad refiner peak": make(widths=(20.0, 6.0)),
         "moved the coarse point": make(coarse={"p1": (500.0, 900.0 + LIMITS.max_move_px + 10), "p2": (500.0, 800.0)}),
         "distance": make(p2=(500.0, 900.0 - 120.0)),
         "direction": make(p2=(530.0, 805.0)),
         "outside the refiner's crop": make(outside=("p2",)),
     }
+    limits = FlagLimits(max_width_px=12.0)  # the width rule is off by default
     for words, (det, result) in cases.items():
-        status, reasons, score = ruler_flags(det, result)
+        status, reasons, score = ruler_flags(det, result, limits)
         assert status == "check" and any(words in r for r in reasons), (words, reasons)
     assert ruler_flags(*make(found=(False, True)))[2] == 0.0
 
