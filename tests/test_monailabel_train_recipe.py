@@ -48,9 +48,16 @@ def test_config_file_sits_between_recipe_and_conf(app_lib, tmp_path):
     assert opts.base_config().train.intensity_augment == 1.0  # no recipe: defaults
 
 
-def test_calibration_task_has_no_recipe(app_lib, tmp_path):
+def test_each_task_finds_its_own_recipe(app_lib, tmp_path):
     import lib.configs.calibration
 
+    spec = lib.configs.calibration.SPEC
     opts = app_lib.options.AppOptions.from_conf(tmp_path, {"models": "calibration"})
-    task = app_lib.trainers.landmarks.LandmarkTrainTask(lib.configs.calibration.SPEC, None, opts)
-    assert task.recipe() is None
+    task = app_lib.trainers.landmarks.LandmarkTrainTask(spec, None, opts)
+    if spec.train_recipe is None:
+        assert task.recipe() is None
+    else:
+        assert task.recipe().name == spec.train_recipe and task.recipe().is_file()
+    missing = type(spec)(**{**spec.__dict__, "train_recipe": "no_such_recipe.yaml"})
+    with pytest.raises(FileNotFoundError, match="no_such_recipe.yaml"):
+        app_lib.trainers.landmarks.LandmarkTrainTask(missing, None, opts).recipe()

@@ -14,8 +14,8 @@ SPEC = ModelSpec(
     checkpoint_option="cldetection_model",
     bundled_fallback=True,
     postprocess=(image_spacing,),
-    calibration_model="calibration",
-    train_recipe="adapt_new_unit.yaml",  # heads on the frozen backbone, strong intensity augmentation  # + calibration record and measurements in the JSON
+    calibration_model="calibration",  # + calibration record and measurements in the JSON
+    train_recipe="adapt_new_unit.yaml",  # heads on the frozen backbone, strong intensity augmentation
     missing_hint="start the server with --conf cldetection_model PATH (the bundled starter model is not installed)",
     order=0,
 )
