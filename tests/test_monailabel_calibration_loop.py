@@ -52,7 +52,7 @@ def loop(tmp_path_factory):
     for name in TRAIN + HELD_OUT:
         shutil.copy(ISBI_IMAGES / f"{name}.jpg", studies / f"{name}.jpg")
     server = Server(studies, {"models": "calibration", "model_dir": root / "models"}, root / "run",
-                    env={"MONAI_LABEL_AUTO_UPDATE_SCORING": "false", "OMP_NUM_THREADS": "2"})
+                    env={"MONAI_LABEL_AUTO_UPDATE_SCORING": "false"})
     server.port = PORT
     server.start()
     yield server, server.client(root / "client"), root
@@ -98,7 +98,7 @@ def test_calibration_loop_trains_the_cascade_and_infers_with_it(loop):
         s = client.train_status()
         return s if s["status"] in ("DONE", "ERROR") else None
 
-    status = wait_for(finished, 3600 if FULL else 1200, 2.0, "training")
+    status = wait_for(finished, 3600, 2.0, "training")  # CI: about 2 minutes on 2 quiet cores
     print(f"calibration training ({'recipe' if FULL else LOOP_EPOCHS} epochs): {time.monotonic() - t0:.0f} s")
     assert status["status"] == "DONE", "\n".join(status.get("details", []))[-3000:]
     published = root / "models" / "calibration.pth"
