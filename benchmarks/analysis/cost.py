@@ -24,7 +24,7 @@ def main() -> None:
     from cephmark.config import CephConfig
     from cephmark.inference.refine import build_predictor
     from cephmark.io import list_images, read_image
-    from cephmark.weights import default_checkpoint
+    from cephmark.weights import default_checkpoint, resolve_checkpoint
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+")
@@ -41,7 +41,7 @@ def main() -> None:
     ruler_path = args.calibration or default_ruler_checkpoint()
     if ruler_path is None:
         raise SystemExit("no ruler model: pass --calibration")
-    analyzer = Analyzer(landmarks, build_predictor(ruler_path, cfg))
+    analyzer = Analyzer(landmarks, build_predictor(resolve_checkpoint(ruler_path), cfg))
     paths = list_images(args.inputs)
     times: dict[str, list[float]] = {"predict": [], "analyze": [], "report": []}
     out = tempfile.mkdtemp(prefix="cephmark_cost_")
