@@ -169,8 +169,10 @@ def _from_landmarks(args, analyses):
         from cephmark.cli.common import load_config, speed_overrides
 
         ruler = _ruler_predictor(args, load_config(args, {"infer.device": args.device, **speed_overrides(args)}))
+    from tqdm import tqdm
+
     items, failures = [], []
-    for res in entries:
+    for res in tqdm(entries, unit="image", disable=len(entries) < 3 or ruler is None, file=sys.stderr):
         names = [lm.name for lm in res.landmarks]
         pixels, marks, flags = None, None, None
         if ruler is not None or args.report:
