@@ -75,3 +75,12 @@ def test_the_ruler_models_own_verdict_replaces_the_peak_check():
     weak = RulerMark(1700.0, 1040.0, 0.05)
     assert calibrate(weak, P2, flags={"status": "ok", "reasons": [], "score": 0.9}).status == "ok"
     assert calibrate(weak, P2).status == "check"  # without flags the heatmap peak is checked here
+
+
+def test_a_flagged_ruler_that_contradicts_dicom_gives_way():
+    bad = {"status": "check", "reasons": ["p2: weak refiner peak"], "score": 0.1}
+    c = calibrate(P1, P2, dicom_spacing_mm=0.16, dicom_tag="PixelSpacing", flags=bad)  # ruler -32 %
+    assert c.source == "dicom" and c.mm_per_px == 0.16 and c.status == "check"
+    assert any("ruler rejected" in r for r in c.reasons) and c.ruler is not None
+    kept = calibrate(P1, P2, dicom_spacing_mm=0.12, dicom_tag="PixelSpacing", flags=bad)  # within the band
+    assert kept.source == "ruler" and kept.status == "check"

@@ -142,6 +142,10 @@ def calibrate(p1: RulerMark | None = None, p2: RulerMark | None = None,
                     f"ruler and DICOM {dicom_tag or 'spacing'} disagree by {100 * rel:+.1f} % (a "
                     f"magnification of {policy.magnification[0]:g}..{policy.magnification[1]:g} explains "
                     f"{100 * lo:+.0f}..{100 * hi:+.0f} %)")
+                if flags and flags.get("status") not in (None, "ok"):  # two witnesses against the marks
+                    source, mmpx = "dicom", dicom
+                    reasons.append("ruler rejected (flagged by its model and against the DICOM spacing): "
+                                   "DICOM spacing used")
             else:
                 notes.append(f"implied magnification of the ruler plane {dicom / mmpx_ruler:.3f}")
     elif dicom is not None and dicom_tag == "annotation":
