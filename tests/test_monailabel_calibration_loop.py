@@ -34,7 +34,6 @@ FULL = os.environ.get("CEPHMARK_LOOP_FULL") == "1"
 LOOP_EPOCHS = (3, 6)  # CI: coarse, refiner (the recipe: 20, 40)
 TRAIN = [f"{i:03d}" for i in range(1, 19)]
 HELD_OUT = [f"{i:03d}" for i in range(151, 157)]
-PORT = 8231  # this helper's range
 
 
 def labelled_points() -> dict[str, dict[str, tuple[float, float]]]:
@@ -54,8 +53,7 @@ def loop(tmp_path_factory):
         shutil.copy(ISBI_IMAGES / f"{name}.jpg", studies / f"{name}.jpg")
     server = Server(studies, {"models": "calibration", "model_dir": root / "models"}, root / "run",
                     env={"MONAI_LABEL_AUTO_UPDATE_SCORING": "false"})
-    server.port = PORT
-    server.start()
+    server.start()  # a free loopback port (parallel runs of the suite do not collide)
     yield server, server.client(root / "client"), root
     server.stop()
 
@@ -111,7 +109,9 @@ def test_calibration_loop_trains_the_cascade_and_infers_with_it(loop):
     stats = client.info()["train_stats"]["calibration"]
     models = [h["model"] for h in stats["history"]]
     n_coarse, n_ref = (20, 40) if FULL else LOOP_EPOCHS
-    assert models == ["coarse"] * n_coarse + ["refiner"] * n_ref
+    k = models.count("coarse")  # the coarse stage may stop early (patience), then the refiner runs
+    assert 1 <= k <= n_coarse and models == ["coarse"] * k + ["refiner"] * (len(models) - k)
+    assert 1 <= len(models) - k <= n_ref
 
     errors, flagged = [], []
     for name in HELD_OUT:
