@@ -15,12 +15,14 @@
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from fastapi import HTTPException
 from pydicom.dataset import Dataset
@@ -61,49 +63,74 @@ def check_id(value: Any, what: str = "image id") -> str:
     return value
 
 
+def locked(method: Callable) -> Callable:
+    """Run a datastore method under the datastore's lock (see FreshMixin)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
 class FreshMixin:
     """Re-read ``datastore_v2.json`` when the file changed before answering or writing (a cheap
     mtime check): batch inference, scoring and training run in child processes that write it,
-    and the server must neither show stale state nor overwrite their entries."""
+    and the server must neither show stale state nor overwrite their entries.
+
+    Every read and write holds one re-entrant lock: a re-read replaces the in-memory datastore,
+    so a thread saving a label while another re-reads (batch inference keeps two images in
+    flight) would otherwise lose that label."""
+
+    _lock = threading.RLock()
 
     def _fresh(self) -> None:
-        self._init_from_datastore_file()
+        with self._lock:
+            self._init_from_datastore_file()
 
     def json(self):
-        self._fresh()
-        return super().json()
+        with self._lock:
+            self._fresh()
+            return super().json()
 
     def status(self) -> Dict[str, Any]:
-        self._fresh()
-        return super().status()
+        with self._lock:
+            self._fresh()
+            return super().status()
 
     def list_images(self) -> List[str]:
-        self._fresh()
-        return super().list_images()
+        with self._lock:
+            self._fresh()
+            return super().list_images()
 
     def get_labeled_images(self, label_tag: Optional[str] = None, labels: Optional[List[str]] = None) -> List[str]:
-        self._fresh()
-        return super().get_labeled_images(label_tag, labels)
+        with self._lock:
+            self._fresh()
+            return super().get_labeled_images(label_tag, labels)
 
     def get_unlabeled_images(self, label_tag: Optional[str] = None, labels: Optional[List[str]] = None) -> List[str]:
-        self._fresh()
-        return super().get_unlabeled_images(label_tag, labels)
+        with self._lock:
+            self._fresh()
+            return super().get_unlabeled_images(label_tag, labels)
 
     def get_image_info(self, image_id: str) -> Dict[str, Any]:
-        self._fresh()
-        return super().get_image_info(image_id)
+        with self._lock:
+            self._fresh()
+            return super().get_image_info(image_id)
 
     def get_label_info(self, label_id: str, label_tag: str) -> Dict[str, Any]:
-        self._fresh()
-        return super().get_label_info(label_id, label_tag)
+        with self._lock:
+            self._fresh()
+            return super().get_label_info(label_id, label_tag)
 
     def update_image_info(self, image_id: str, info: Dict[str, Any]) -> None:
-        self._fresh()
-        return super().update_image_info(image_id, info)
+        with self._lock:
+            self._fresh()
+            return super().update_image_info(image_id, info)
 
     def update_label_info(self, label_id: str, label_tag: str, info: Dict[str, Any]) -> None:
-        self._fresh()
-        return super().update_label_info(label_id, label_tag, info)
+        with self._lock:
+            self._fresh()
+            return super().update_label_info(label_id, label_tag, info)
 
 
 class SafeLocalDatastore(FreshMixin, LocalDatastore):
@@ -112,13 +139,16 @@ class SafeLocalDatastore(FreshMixin, LocalDatastore):
     def add_image(self, image_id: str, image_filename: str, image_info: Dict[str, Any]) -> str:
         if image_id:
             check_id(image_id)
-        self._fresh()
-        return super().add_image(image_id, image_filename, image_info)
+        with self._lock:
+            self._fresh()
+            return super().add_image(image_id, image_filename, image_info)
 
+    @locked
     def remove_image(self, image_id: str) -> None:
         check_id(image_id)
         return super().remove_image(image_id)
 
+    @locked
     def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: Dict[str, Any]) -> str:
         check_id(image_id)
         check_id(label_tag, "label tag")
@@ -141,6 +171,7 @@ class SafeLocalDatastore(FreshMixin, LocalDatastore):
                 os.unlink(os.path.join(folder, name))
                 logger.info("label %s of %s replaced by %s: removed", name, image_id, keep)
 
+    @locked
     def remove_label(self, label_id: str, label_tag: str) -> None:
         check_id(label_id, "label id")
         check_id(label_tag, "label tag")
@@ -309,6 +340,7 @@ class CephDICOMWebDatastore(FreshMixin, DICOMWebDatastore):
             return LocalDatastore.get_label_uri(self, label_id, label_tag)
         return super().get_label_uri(label_id, label_tag, image_id)
 
+    @locked
     def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: Dict[str, Any],
                    label_id: str = "") -> str:
         check_id(image_id)
