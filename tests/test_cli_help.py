@@ -16,8 +16,9 @@ def test_help_follows_config_defaults(monkeypatch):
     monkeypatch.setattr(DEFAULTS.train, "patience", 13)
     monkeypatch.setattr(DEFAULTS.train, "lr", 0.005)
     monkeypatch.setattr(DEFAULTS.infer, "max_pixels", 1234)
-    monkeypatch.setattr(DEFAULTS.infer, "refine_shift", 2.5)
     text = _help(finetune)
     assert "default 7" in text and "(default 13; 0 = off)" in text and "(default 0.005;" in text
     text = _help(predict)
-    assert "default 1234;" in text and "(default 2.5: one crop)" in text
+    assert "default 1234;" in text
+    # refine options default to None (a cascade file's own value), which the help says in words
+    assert "(default: a cascade file's own value, else 0: one crop)" in text
