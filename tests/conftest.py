@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,3 +177,20 @@ def save_reference_container(model: torch.nn.Module, path: Path, dataset_meta: d
 def reference_container():
     """The `save_reference_container` helper, as a fixture."""
     return save_reference_container
+
+
+@pytest.fixture
+def app_lib(monkeypatch):
+    """The MONAI Label app's ``lib`` package, freshly imported from monailabel_app/ (and removed
+    from sys.modules again afterwards)."""
+    from monailabel_helpers import APP_DIR
+
+    monkeypatch.syspath_prepend(str(APP_DIR))
+    for name in [m for m in sys.modules if m == "lib" or m.startswith("lib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import lib.configs.cephalometric
+    import lib.datastore
+    import lib.options
+    import lib.trainers.landmarks
+
+    return lib

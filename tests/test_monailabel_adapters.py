@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from monailabel_helpers import APP_DIR, ISBI_IMAGES, tiny_checkpoint, write_dicom
+from monailabel_helpers import ISBI_IMAGES, tiny_checkpoint, write_dicom
 
 from cephmark.app import (ImageGeometry, label_names, load_app_image, names_by_value, predict_with_uncertainty,
                           read_label_map_points, read_markups_points, render_discs, to_markups, write_label_map)
@@ -155,17 +155,6 @@ def test_options_from_strings():
                        "train.unfreeze_after": None}
     with pytest.raises(ValueError, match="train.epochs"):
         config_updates({"epochs": "many"})
-
-
-@pytest.fixture
-def app_lib(monkeypatch):
-    monkeypatch.syspath_prepend(str(APP_DIR))
-    for name in [m for m in sys.modules if m == "lib" or m.startswith("lib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    import lib.datastore
-    import lib.options
-
-    return lib
 
 
 def test_app_options_and_id_checks(app_lib, tmp_path):

@@ -2,25 +2,9 @@
 (configs/adapt_new_unit.yaml); --conf entries, a --conf config file and request options win."""
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from monailabel_helpers import APP_DIR
-
 from cephmark.config import CephConfig
-
-
-@pytest.fixture
-def app_lib(monkeypatch):
-    monkeypatch.syspath_prepend(str(APP_DIR))
-    for name in [m for m in sys.modules if m == "lib" or m.startswith("lib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    import lib.configs.cephalometric
-    import lib.options
-    import lib.trainers.landmarks
-
-    return lib
 
 
 def test_cephalometric_trains_with_the_recipe(app_lib, tmp_path):
